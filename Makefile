@@ -1,0 +1,36 @@
+# The two commands of the quick start: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test soak typecheck bench-fanout bench-dispatch clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/edm demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m soak $(PYTEST_ARGS)
+
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
+bench-fanout: $(STAMP)
+	$(BIN)/python bench/fanout.py
+
+bench-dispatch: $(STAMP)
+	$(BIN)/python bench/dispatch.py
+
+clean:
+	rm -rf $(VENV) .edm

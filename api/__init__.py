@@ -1,0 +1,1 @@
+"""The aiohttp control API (`/api/v1`)."""

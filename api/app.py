@@ -1,0 +1,40 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.deps import DEPS, Deps
+from api.middleware import error_middleware, request_id_middleware
+from api.router import router
+from api.routing import Call
+
+# Importing the view modules registers their routes.
+from api.views import (  # noqa: F401
+    auth,
+    campaigns,
+    contacts,
+    senders,
+    services,
+    system,
+    tags,
+    templates,
+    user_services,
+    users,
+)
+
+
+def init_app(d: Deps) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware],
+        client_max_size=d.settings.max_body_bytes,
+    )
+    app[DEPS] = d
+    router.install(app)
+    # /health also answers at the root, for load balancers.
+    app.router.add_get("/health", auth_free_health)
+    return app
+
+
+async def auth_free_health(request: web.Request) -> web.StreamResponse:
+    return await system.health(Call(request, request.app[DEPS], None))

@@ -1,0 +1,22 @@
+"""Bearer-token authentication: every call re-checks the user's enabled flag and token version."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.deps import Deps
+from api.routing_types import CurrentUser
+from engine.errors import Unauthorized
+from engine.queries import Q
+
+
+async def authenticate(request: web.Request, d: Deps) -> CurrentUser:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer token", field="Authorization")
+    claims = d.tokens.verify(token.strip(), d.clock.now())
+    row = await d.pool.fetchrow(Q["users.auth_state"], claims.sub)
+    if row is None or not row["enabled"] or row["token_version"] != claims.ver:
+        raise Unauthorized("token is no longer valid", field="Authorization")
+    return CurrentUser(row["id"], row["username"], row["role"])

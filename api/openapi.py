@@ -1,0 +1,88 @@
+"""The OpenAPI 3.1 document, generated from the routes' msgspec types."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from api.routing import RouteSpec
+
+_ERROR = {
+    "type": "object",
+    "required": ["success", "error", "timestamp", "requestId"],
+    "properties": {
+        "success": {"const": False},
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}},
+        },
+        "timestamp": {"type": "string", "format": "date-time"},
+        "requestId": {"type": "string"},
+    },
+}
+
+
+def _envelope(data_schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["success", "data", "message", "timestamp", "requestId"],
+        "properties": {
+            "success": {"const": True},
+            "data": data_schema,
+            "message": {"type": "string"},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "requestId": {"type": "string"},
+        },
+    }
+
+
+def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
+    types: list[Any] = []
+    for s in specs:
+        for t in (s.body, s.response, s.query):
+            if t is not None:
+                types.append(t)
+    schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    by_type = dict(zip(types, schemas))
+    paths: dict[str, Any] = {}
+    for s in specs:
+        op: dict[str, Any] = {
+            "summary": s.summary,
+            "operationId": s.handler.__name__,
+            "tags": s.tags,
+            "responses": {
+                str(s.status): {
+                    "description": "success",
+                    "content": {"application/json": {"schema": _envelope(by_type[s.response] if s.response is not None else {})}},
+                },
+                "4XX": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        }
+        if s.access != "public":
+            op["security"] = [{"bearer": []}]
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+                  for n in re.findall(r"{(\w+)}", s.path)]
+        if s.query is not None:
+            qschema = components.get(s.query.__name__, {})
+            for name, prop in qschema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in qschema.get("required", []), "schema": prop})
+        if params:
+            op["parameters"] = params
+        if s.body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": by_type[s.body]}}}
+        elif s.raw_body:
+            op["requestBody"] = {"required": True, "content": {ct: {"schema": {"type": "string"}} for ct in s.raw_body.split(",")}}
+        if s.method == "POST":
+            op.setdefault("parameters", []).append(
+                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200}})
+        paths.setdefault(prefix + s.path, {})[s.method.lower()] = op
+    components["Error"] = _ERROR
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "EDM dispatch engine control API", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }

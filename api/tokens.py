@@ -1,0 +1,66 @@
+"""JWT issue and verification (PyJWT, HS256)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import jwt
+import msgspec
+
+from engine.errors import Unauthorized
+
+
+class Claims(msgspec.Struct, frozen=True):
+    sub: uuid.UUID
+    role: str
+    ver: int
+
+
+class TokenIssuer:
+    def __init__(self, secret: str, ttl_seconds: int):
+        self._secret = secret
+        self._ttl = timedelta(seconds=ttl_seconds)
+
+    @classmethod
+    def from_settings(cls, secret: str, ttl: int, data_dir: Path) -> "TokenIssuer":
+        if not secret:
+            path = data_dir / "jwt.secret"
+            if not path.exists():
+                data_dir.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+            secret = path.read_text().strip()
+        return cls(secret, ttl)
+
+    @property
+    def ttl_seconds(self) -> int:
+        return int(self._ttl.total_seconds())
+
+    def issue(self, user_id: uuid.UUID, role: str, version: int, now: datetime) -> str:
+        payload = {
+            "sub": str(user_id),
+            "role": role,
+            "ver": version,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self._ttl).timestamp()),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(payload, self._secret, algorithm="HS256")
+
+    def verify(self, token: str, now: datetime) -> Claims:
+        try:
+            payload = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"verify_exp": False, "require": ["sub", "exp", "ver"]}
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid token") from exc
+        # Expiry is checked against the injected clock, not the wall clock.
+        if int(payload["exp"]) <= int(now.timestamp()):
+            raise Unauthorized("token expired")
+        try:
+            return msgspec.convert(payload, Claims, strict=False)
+        except msgspec.ValidationError as exc:
+            raise Unauthorized("invalid token") from exc

@@ -1,0 +1,1 @@
+"""Handlers, one module per resource; each registers its routes on the shared router."""

@@ -1,0 +1,112 @@
+"""User administration and the quota ledger (admin)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from api.paging import PageQuery
+from api.router import router
+from api.routing import Call
+from engine import quota_ledger
+from engine.accounts import create_user
+from engine.errors import NotFound
+from engine.models import Page, QuotaEntry, User, page_of, row_struct
+from engine.queries import Q
+
+Username = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
+
+
+class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
+    username: Username
+    email: Email
+    password: Password
+    role: Literal["admin", "user"] = "user"
+    enabled: bool = True
+    quota: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+
+
+class UserUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email | None = None
+    role: Literal["admin", "user"] | None = None
+    enabled: bool | None = None
+    password: Password | None = None
+
+
+class QuotaAdjust(msgspec.Struct, forbid_unknown_fields=True):
+    delta: Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+@router.route("POST", "/users", summary="Create a user", access="admin", body=UserCreate, response=User,
+              status=201, tag="users")
+async def post_user(call: Call) -> User:
+    d, b = call.deps, call.body
+    return await create_user(d.pool, d.passwords, b.username, b.email, b.password, role=b.role, quota=b.quota,
+                             enabled=b.enabled, operator_id=call.me.id)
+
+
+@router.route("GET", "/users", summary="List users", access="admin", query=PageQuery, response=Page[User],
+              tag="users")
+async def list_users(call: Call) -> Page[User]:
+    q = call.query
+    return page_of(User, await call.deps.pool.fetch(Q["users.list"], q.limit, q.offset), q.limit, q.offset)
+
+
+async def _get(call: Call, user_id: uuid.UUID) -> User:
+    row = await call.deps.pool.fetchrow(Q["users.get"], user_id)
+    if row is None:
+        raise NotFound("user not found", field="id")
+    return row_struct(User, row)
+
+
+@router.route("GET", "/users/{id}", summary="Get a user", access="admin", response=User, tag="users")
+async def get_user(call: Call) -> User:
+    return await _get(call, call.id())
+
+
+@router.route("PATCH", "/users/{id}", summary="Update a user (email, role, enabled, password reset)",
+              access="admin", body=UserUpdate, response=User, tag="users")
+async def update_user(call: Call) -> User:
+    d, body = call.deps, call.body
+    password_hash = d.passwords.hash(body.password) if body.password is not None else None
+    row = await d.pool.fetchrow(Q["users.update"], call.id(), body.email, body.role, body.enabled, password_hash)
+    if row is None:
+        raise NotFound("user not found", field="id")
+    return row_struct(User, row)
+
+
+@router.route("POST", "/users/{id}/quota", summary="Adjust a user's quota with a reason", access="admin",
+              body=QuotaAdjust, response=QuotaEntry, status=201, tag="users")
+async def adjust_quota(call: Call) -> QuotaEntry:
+    user_id, body = call.id(), call.body
+    async with call.deps.pool.acquire() as conn, conn.transaction():
+        try:
+            entry = await quota_ledger.apply(conn, user_id, body.delta, "adjust", operator_id=call.me.id,
+                                             reason=body.reason)
+        except LookupError:
+            raise NotFound("user not found", field="id") from None
+    if call.deps.engine is not None:
+        await call.deps.engine.quota_changed(user_id)
+    return entry
+
+
+@router.route("GET", "/users/{id}/quota-log", summary="A user's quota ledger, newest first", access="admin",
+              query=PageQuery, response=Page[QuotaEntry], tag="users")
+async def quota_log(call: Call) -> Page[QuotaEntry]:
+    user_id, q = call.id(), call.query
+    await _get(call, user_id)
+    rows = await call.deps.pool.fetch(Q["quota.log"], user_id, q.limit, q.offset)
+    return page_of(QuotaEntry, rows, q.limit, q.offset)
+
+
+@router.route("GET", "/me/quota-log", summary="The caller's own quota ledger, newest first", query=PageQuery,
+              response=Page[QuotaEntry], tag="auth")
+async def my_quota_log(call: Call) -> Page[QuotaEntry]:
+    q = call.query
+    rows = await call.deps.pool.fetch(Q["quota.log"], call.me.id, q.limit, q.offset)
+    return page_of(QuotaEntry, rows, q.limit, q.offset)

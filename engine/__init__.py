@@ -1,0 +1,1 @@
+"""Domain rules, scheduler, dispatcher, stores and providers of the EDM dispatch engine."""

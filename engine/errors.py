@@ -1,0 +1,73 @@
+"""One exception base for the whole product; every subclass carries a stable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EdmError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = dict(details or {})
+        if field is not None:
+            self.details.setdefault("field", field)
+
+
+class ValidationError(EdmError):
+    code = "VALIDATION_ERROR"
+
+
+class NotFound(EdmError):
+    code = "NOT_FOUND"
+
+
+class Conflict(EdmError):
+    code = "CONFLICT"
+
+
+class Unauthorized(EdmError):
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(EdmError):
+    code = "FORBIDDEN"
+
+
+class InvalidCredentials(EdmError):
+    code = "INVALID_CREDENTIALS"
+
+
+class TooManyAttempts(EdmError):
+    code = "TOO_MANY_ATTEMPTS"
+
+
+class QuotaInsufficient(EdmError):
+    code = "QUOTA_INSUFFICIENT"
+
+
+class SenderInUse(EdmError):
+    code = "SENDER_IN_USE"
+
+
+class InvalidState(EdmError):
+    """The object exists but is in a state that does not allow the operation."""
+
+    code = "INVALID_STATE"
+
+
+class TemplateError(EdmError):
+    code = "TEMPLATE_ERROR"
+
+
+class ConfigError(EdmError):
+    code = "CONFIG_ERROR"
+
+
+class ServiceUnavailable(EdmError):
+    code = "SERVICE_UNAVAILABLE"

@@ -1,0 +1,1 @@
+"""The Textual dashboard; talks to the control API only."""

@@ -28,12 +28,12 @@ class Urls:
     redis: str
 
 
-def resolve_urls(settings: Settings, embedded: EmbeddedServers | None = None) -> Urls:
+def resolve_urls(settings: Settings, *, redis: bool = True) -> Urls:
     """Use the configured URLs; start embedded servers for whichever is missing."""
-    if settings.database_url and settings.redis_url:
+    need_pg, need_redis = not settings.database_url, redis and not settings.redis_url
+    if not need_pg and not need_redis:
         return Urls(settings.database_url, settings.redis_url)
-    embedded = embedded or EmbeddedServers(settings.data_path)
-    embedded.start(postgres=not settings.database_url, redis=not settings.redis_url)
+    embedded = EmbeddedServers(settings.data_path).start(postgres=need_pg, redis=need_redis)
     return Urls(settings.database_url or embedded.database_url, settings.redis_url or embedded.redis_url)
 
 

@@ -33,6 +33,14 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
+def with_database(url: str, name: str) -> str:
+    """The same server's URL with another database (host:port and socket-style URLs alike)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
 def migration_files(directory: Path = MIGRATIONS) -> list[tuple[int, str, Path]]:
     found = []
     for path in sorted(directory.glob("*.sql")):

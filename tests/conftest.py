@@ -25,15 +25,8 @@ from engine.config import Settings
 from engine.passwords import Passwords
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = "edm_test_template"
-
-
-def _with_database(url: str, name: str) -> str:
-    """Same server, another database (works for both host:port and socket-style URLs)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+# One template per test session, so parallel sessions on one server never drop each other's.
+TEMPLATE = f"edm_test_template_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -52,14 +45,22 @@ def server_urls() -> Urls:
             await admin.execute(f"CREATE DATABASE {TEMPLATE}")
         finally:
             await admin.close()
-        conn = await db.connect(_with_database(urls.database, TEMPLATE))
+        conn = await db.connect(db.with_database(urls.database, TEMPLATE))
         try:
             await db.migrate(conn)
         finally:
             await conn.close()
 
+    async def drop_template() -> None:
+        admin = await asyncpg.connect(urls.database)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+        finally:
+            await admin.close()
+
     asyncio.run(build_template())
     yield urls
+    asyncio.run(drop_template())
     if embedded is not None:
         embedded.stop()
 
@@ -72,7 +73,7 @@ async def database_url(server_urls: Urls) -> AsyncIterator[str]:
         await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     finally:
         await admin.close()
-    yield _with_database(server_urls.database, name)
+    yield db.with_database(server_urls.database, name)
     admin = await asyncpg.connect(server_urls.database)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

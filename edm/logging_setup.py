@@ -1,0 +1,16 @@
+"""Structured logs: one event name plus key=value fields, one line each."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's access log line per request drowns the engine's events.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

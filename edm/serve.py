@@ -1,0 +1,61 @@
+"""`edm serve`: the engine and the control API in one uvloop process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import AsyncIterator, Awaitable, Callable
+
+import uvloop
+from aiohttp import web
+
+from api.app import init_app
+from api.deps import Deps
+from edm.runtime import Urls, open_deps, resolve_urls
+from engine.config import Settings
+
+log = logging.getLogger("edm.serve")
+
+
+@contextlib.asynccontextmanager
+async def running_api(d: Deps, host: str, port: int) -> AsyncIterator[web.AppRunner]:
+    runner = web.AppRunner(init_app(d), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("api_listening url=http://%s:%s/api/v1", host, port)
+    try:
+        yield runner
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running_product(settings: Settings, urls: Urls) -> AsyncIterator[Deps]:
+    """Open the stores, start the engine (when built) and the API; stop all on exit."""
+    from edm.wiring import running_engine
+
+    async with open_deps(settings, urls) as d, running_engine(d), running_api(d, settings.host, settings.port):
+        yield d
+
+
+async def until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def run_serve(settings: Settings, then: Callable[[Deps], Awaitable[None]] | None = None) -> int:
+    urls = resolve_urls(settings)
+
+    async def main() -> None:
+        async with running_product(settings, urls) as d:
+            print(f"EDM control API on http://{settings.host}:{settings.port}/api/v1  (Ctrl-C stops)", flush=True)
+            await (then(d) if then else until_signalled())
+
+    uvloop.run(main())
+    return 0

@@ -1,0 +1,130 @@
+"""EngageLab email API adapter over one shared aiohttp session."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from engine.providers.base import NETWORK_ERROR, TIMEOUT, Message, SendResult, scrub
+
+log = logging.getLogger("edm.providers.engagelab")
+
+# EngageLab's production (Singapore) endpoint; a service may override it (e.g. the fake ESP).
+DEFAULT_BASE_URL = "https://email.api.engagelab.cc"
+SEND_PATH = "/v1/mail/send"
+
+
+class EngageLabTransport:
+    """Owns the one HTTP session (and its connection pool) shared by every EngageLab service."""
+
+    def __init__(self, *, pool_limit: int = 100, connect_timeout: float = 5.0, total_timeout: float = 30.0):
+        self.pool_limit = pool_limit
+        self.timeout = aiohttp.ClientTimeout(total=total_timeout, connect=connect_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session, created on first use (it must be born inside the running loop)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.pool_limit, limit_per_host=0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self.timeout, raise_for_status=False,
+                headers={"User-Agent": "edm-dispatch"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+class EngageLabProvider:
+    """One EngageLab account (`api_user`/`api_key`) as a `Provider`."""
+
+    def __init__(self, transport: EngageLabTransport, base_url: str | None, api_user: str, api_key: str):
+        self._transport = transport
+        self._url = (base_url or DEFAULT_BASE_URL).rstrip("/") + SEND_PATH
+        self.api_user = api_user
+        self._api_key = api_key
+        self._auth = aiohttp.BasicAuth(api_user, api_key).encode()
+
+    def __repr__(self) -> str:
+        # Never the key: reprs end up in logs and tracebacks.
+        return f"EngageLabProvider(url={self._url!r}, api_user={self.api_user!r})"
+
+    async def send(self, message: Message) -> SendResult:
+        payload = {
+            "from": message.from_address,
+            "to": [message.to],
+            "body": {"subject": message.subject, "content": {"html": message.html, "text": message.text}},
+            # The subtask id as request id lets the provider (and the fake ESP's log) tie the
+            # request back to its subtask.
+            "request_id": message.subtask_id,
+            "custom_args": {"campaign_id": message.campaign_id, "subtask_id": message.subtask_id},
+        }
+        headers = {"Authorization": self._auth, "Content-Type": "application/json"}
+        try:
+            async with self._transport.session().post(self._url, data=orjson.dumps(payload), headers=headers) as resp:
+                body = await resp.read()
+                return self._result(resp.status, resp.headers.get("Retry-After"), body, resp.reason or "")
+        except asyncio.TimeoutError as exc:
+            # Covers aiohttp's connect and read timeouts (both are TimeoutError subclasses).
+            return self._trouble(TIMEOUT, f"no answer from the provider in time ({type(exc).__name__})")
+        except (aiohttp.ClientError, OSError) as exc:
+            return self._trouble(NETWORK_ERROR, f"{type(exc).__name__}: {exc}")
+
+    def _trouble(self, code: str, text: str) -> SendResult:
+        text = scrub(text, self._api_key, self._auth)
+        log.warning("engagelab_send_error api_user=%s code=%s error=%s", self.api_user, code, text)
+        return SendResult.failed(code, text)
+
+    def _result(self, status: int, retry_after: str | None, body: bytes, reason: str) -> SendResult:
+        data = _json_object(body)
+        if 200 <= status < 300:
+            ids = data.get("email_ids")
+            message_id = str(ids[0]) if isinstance(ids, list) and ids else None
+            return SendResult.sent(message_id)
+        code = str(data["code"]) if data.get("code") is not None else f"HTTP_{status}"
+        text = data.get("message")
+        if not isinstance(text, str) or not text:
+            text = f"HTTP {status} {reason}".strip()
+        text = scrub(text, self._api_key, self._auth)
+        if status == 429:
+            return SendResult.throttled(code, text, parse_retry_after(retry_after))
+        return SendResult.failed(code, text)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or {} for anything else (HTML error pages, empty bodies)."""
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    return max(seconds, 0.0) if seconds == seconds else None  # NaN guard
+
+
+__all__ = ["DEFAULT_BASE_URL", "EngageLabProvider", "EngageLabTransport", "parse_retry_after"]

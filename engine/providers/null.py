@@ -1,0 +1,24 @@
+"""An in-process provider that accepts everything at once (benchmarks, dry runs)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from engine.providers.base import Message, SendResult
+
+
+class NullProvider:
+    """Answers `sent` for every message, after an optional delay, and counts the calls."""
+
+    def __init__(self, latency: float = 0.0):
+        self.latency = latency
+        self.calls = 0
+
+    async def send(self, message: Message) -> SendResult:
+        self.calls += 1
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return SendResult.sent(f"null-{message.subtask_id}")
+
+    async def close(self) -> None:
+        return None

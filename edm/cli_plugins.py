@@ -5,4 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-ALL: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+from edm import quota_tool
+
+ALL: list[Callable[[argparse._SubParsersAction], None]] = [quota_tool.register]  # type: ignore[type-arg]

@@ -56,8 +56,22 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _answers(self, port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
     def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        port_file = self.data_dir / "port"
+        # Another process of this product (say `edm serve` while `edm quota` runs) already
+        # started it: share that server, and leave stopping it to its owner.
+        if port_file.exists() and self._answers(int(port_file.read_text() or 0)):
+            self.port = int(port_file.read_text())
+            return self.url
         self.port = self.port or free_port()
         self.process = subprocess.Popen(
             [
@@ -78,16 +92,15 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.data_dir}/redis.log")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self.url
-            except OSError:
-                time.sleep(0.05)
+            if self._answers(self.port):
+                port_file.write_text(str(self.port))
+                return self.url
+            time.sleep(0.05)
         raise RuntimeError("embedded redis-server did not answer within 10 s")
 
     def stop(self) -> None:
+        if self.process is not None:
+            (self.data_dir / "port").unlink(missing_ok=True)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

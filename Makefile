@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak typecheck bench-fanout bench-dispatch clean
+.PHONY: demo test soak typecheck bench-fanout bench-dispatch loadtest clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench-fanout: $(STAMP)
 
 bench-dispatch: $(STAMP)
 	$(BIN)/python bench/dispatch.py
+
+loadtest: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	$(BIN)/locust -f loadtests/locustfile.py --headless -u 100 -r 20 -t 60s --host $${EDM_API:-http://127.0.0.1:8080} --only-summary
 
 clean:
 	rm -rf $(VENV) .edm

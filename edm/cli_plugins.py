@@ -7,4 +7,13 @@ from typing import Callable
 
 from edm import quota_tool
 
-ALL: list[Callable[[argparse._SubParsersAction], None]] = [quota_tool.register]  # type: ignore[type-arg]
+
+def fake_esp(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    import engine.fake_esp as esp
+
+    p = sub.add_parser("fake-esp", help="a local EngageLab stand-in that records every request")
+    esp.add_arguments(p)
+    p.set_defaults(fn=esp.run)
+
+
+ALL: list[Callable[[argparse._SubParsersAction], None]] = [quota_tool.register, fake_esp]  # type: ignore[type-arg]

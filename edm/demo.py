@@ -129,9 +129,9 @@ def run_demo(settings: Settings, *, open_dashboard: bool = True) -> int:
     esp_base = f"http://127.0.0.1:{esp_port}"
 
     async def then(d: Deps) -> None:
-        from engine.fake_esp.server import FakeEspConfig, KnobSet, serve as serve_fake_esp
+        from engine.fake_esp import FakeEspConfig, Knobs, serve as serve_fake_esp
 
-        config = FakeEspConfig(users={u: KnobSet(fail_all=True) for u in FAILING_API_USERS})
+        config = FakeEspConfig(users={u: Knobs(fail_all=True) for u in FAILING_API_USERS})
         esp = await serve_fake_esp("127.0.0.1", esp_port, config)
         base = f"http://{settings.host}:{settings.port}/api/v1"
         try:

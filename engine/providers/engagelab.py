@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -52,7 +53,7 @@ class EngageLabProvider:
         self._url = (base_url or DEFAULT_BASE_URL).rstrip("/") + SEND_PATH
         self.api_user = api_user
         self._api_key = api_key
-        self._auth = aiohttp.BasicAuth(api_user, api_key).encode()
+        self._auth = basic_auth(api_user, api_key)
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -79,8 +80,12 @@ class EngageLabProvider:
         except (aiohttp.ClientError, OSError) as exc:
             return self._trouble(NETWORK_ERROR, f"{type(exc).__name__}: {exc}")
 
+    async def close(self) -> None:
+        """Nothing of its own to close: the session belongs to the shared transport."""
+        return None
+
     def _trouble(self, code: str, text: str) -> SendResult:
-        text = scrub(text, self._api_key, self._auth)
+        text = scrub(text, self._api_key, self._auth.removeprefix("Basic "))
         log.warning("engagelab_send_error api_user=%s code=%s error=%s", self.api_user, code, text)
         return SendResult.failed(code, text)
 
@@ -94,10 +99,15 @@ class EngageLabProvider:
         text = data.get("message")
         if not isinstance(text, str) or not text:
             text = f"HTTP {status} {reason}".strip()
-        text = scrub(text, self._api_key, self._auth)
+        text = scrub(text, self._api_key, self._auth.removeprefix("Basic "))
         if status == 429:
             return SendResult.throttled(code, text, parse_retry_after(retry_after))
         return SendResult.failed(code, text)
+
+
+def basic_auth(user: str, password: str) -> str:
+    """An `Authorization: Basic` value (RFC 7617, UTF-8)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -127,4 +137,4 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(seconds, 0.0) if seconds == seconds else None  # NaN guard
 
 
-__all__ = ["DEFAULT_BASE_URL", "EngageLabProvider", "EngageLabTransport", "parse_retry_after"]
+__all__ = ["DEFAULT_BASE_URL", "EngageLabProvider", "EngageLabTransport", "basic_auth", "parse_retry_after"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from engine.errors import ConfigError
 from engine.providers.base import Provider
 from engine.providers.engagelab import EngageLabProvider, EngageLabTransport
 from engine.providers.null import NullProvider
-from engine.providers.smtp import SmtpProvider
+from engine.providers.smtp import SmtpProvider, TlsMode
 
 TLS_MODES = ("starttls", "tls", "none")
 
@@ -39,7 +39,7 @@ class ProviderFactory:
                 return SmtpProvider(
                     _text(credentials, "host"), port,
                     credentials.get("username") or None, credentials.get("password") or None,
-                    tls, timeout=self.smtp_timeout,
+                    cast(TlsMode, tls), timeout=self.smtp_timeout,
                 )
             case "null":
                 return NullProvider()

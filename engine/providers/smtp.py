@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import ssl
 import time
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, parseaddr
 from typing import Literal
 
 import aiosmtplib
@@ -20,12 +21,14 @@ TlsMode = Literal["starttls", "tls", "none"]
 
 # Transient "try later" replies: the engine treats them as throttling, not as failures.
 THROTTLE_CODES = frozenset({421, 450, 451, 452, 454})
+SMTP_ERROR = "SMTP_ERROR"
 
 
 def build_mime(message: Message) -> tuple[EmailMessage, str]:
     """A multipart/alternative (text + html) email and its Message-ID (without the brackets)."""
-    domain = message.from_address.rpartition("@")[2] or None
-    msgid = make_msgid(idstring=message.subtask_id.replace("-", "")[:16] or None, domain=domain)
+    domain = parseaddr(message.from_address)[1].rpartition("@")[2] or "localhost"
+    # Unique per attempt (a throttled subtask is sent again later), short enough not to fold.
+    msgid = f"<{message.subtask_id}.{secrets.token_hex(4)}@{domain}>"
     mime = EmailMessage()
     # The default policy rejects CR/LF in header values, so a subject cannot inject headers.
     mime["From"] = message.from_address
@@ -132,7 +135,13 @@ class SmtpProvider:
             text = f"{type(exc).__name__}: {exc}"
         text = scrub(text, self._password)
         if code is None:
-            kind = TIMEOUT if isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)) else NETWORK_ERROR
+            if isinstance(exc, asyncio.TimeoutError):
+                kind = TIMEOUT
+            elif isinstance(exc, (OSError, aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected)):
+                kind = NETWORK_ERROR
+            else:
+                # Protocol trouble without a reply code, e.g. STARTTLS required but not offered.
+                kind = SMTP_ERROR
             log.warning("smtp_send_error host=%s code=%s error=%s", self.host, kind, text)
             return SendResult.failed(kind, text)
         if code in THROTTLE_CODES:

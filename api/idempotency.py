@@ -8,7 +8,7 @@ from typing import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from engine.errors import EdmError
+from engine.errors import EdmError, ValidationError
 
 
 class IdempotencyInProgress(EdmError):
@@ -25,7 +25,6 @@ async def run_once(request: web.Request, redis, ttl: int, owner: str,
     if not key:
         return await run()
     if len(key) > 200:
-        from engine.errors import ValidationError
         raise ValidationError("Idempotency-Key is longer than 200 characters", field="Idempotency-Key")
     fingerprint = hashlib.sha256(await request.read()).hexdigest()
     slot = f"edm:idem:{owner}:{request.method}:{request.path}:{key}"
@@ -37,9 +36,10 @@ async def run_once(request: web.Request, redis, ttl: int, owner: str,
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body", field="Idempotency-Key")
         if stored["state"] == "pending":
             raise IdempotencyInProgress("a request with this Idempotency-Key is still running", field="Idempotency-Key")
-        response = web.Response(body=stored["body"].encode(), status=stored["status"], content_type="application/json")
-        response.headers["Idempotent-Replayed"] = "true"
-        return response
+        replay = web.Response(body=str(stored["body"]).encode(), status=int(stored["status"]),
+                              content_type="application/json")
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
     try:
         response = await run()
     except BaseException:

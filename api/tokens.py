@@ -53,11 +53,11 @@ class TokenIssuer:
     def verify(self, token: str, now: datetime) -> Claims:
         try:
             payload = jwt.decode(
-                token, self._secret, algorithms=["HS256"], options={"verify_exp": False, "require": ["sub", "exp", "ver"]}
+                token, self._secret, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False, "require": ["sub", "exp", "ver"]}
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid token") from exc
-        # Expiry is checked against the injected clock, not the wall clock.
+        # Expiry (and issue time) are judged by the injected clock, not the wall clock.
         if int(payload["exp"]) <= int(now.timestamp()):
             raise Unauthorized("token expired")
         try:

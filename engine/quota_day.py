@@ -15,7 +15,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# `$(?!\n)`: Python's `$` also matches before a final newline; the lookahead closes that
+# hole and the pattern still means the same in JSON Schema (ECMA) regexes.
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$(?!\n)"
 _HHMM = re.compile(HHMM)
 
 

@@ -19,7 +19,7 @@ Provider = Literal["engagelab", "smtp"]
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 _Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 _Host = Annotated[str, msgspec.Meta(
-    pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$", max_length=253)]
+    pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$(?!\n)", max_length=253)]
 
 
 class EngageLabCredentials(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,8 +78,3 @@ def masked(creds: Credentials) -> dict[str, Any]:
 
 def seal(box: SecretBox, creds: Credentials) -> str:
     return box.seal(msgspec.structs.asdict(creds))
-
-
-def open_sealed(box: SecretBox, provider: str, token: str) -> Credentials:
-    """Decrypt a sealed token back into the provider's typed credentials."""
-    return parse_credentials(provider, box.open(token))

@@ -1,1 +1,92 @@
-"""(being written)"""
+"""Sending services (admin): configuration, live state, manual quota and the status log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+
+from api.paging import PageQuery
+from api.router import router
+from api.routing import Call
+from engine.models import Page
+from engine.service_models import Service, ServiceIn, ServicePatch, StatusEntry
+from engine.services import ServiceStore
+
+
+class RemainingIn(msgspec.Struct, forbid_unknown_fields=True):
+    remaining: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+def _store(call: Call) -> ServiceStore:
+    d = call.deps
+    return ServiceStore(d.pool, d.box, d.clock, d.settings.tz)
+
+
+async def _changed(call: Call, service_id: uuid.UUID) -> None:
+    """Tell the running engine to reload the service (routing, freezes, reset schedule)."""
+    if call.deps.engine is not None:
+        await call.deps.engine.services_changed(service_id)
+
+
+@router.route("POST", "/services", summary="Create a sending service", access="admin", body=ServiceIn,
+              response=Service, status=201, tag="services")
+async def create_service(call: Call) -> Service:
+    service = await _store(call).create(call.body, call.me.id)
+    await _changed(call, service.id)
+    return service
+
+
+@router.route("GET", "/services", summary="List sending services with their live state", access="admin",
+              query=PageQuery, response=Page[Service], tag="services")
+async def list_services(call: Call) -> Page[Service]:
+    return await _store(call).list(call.query.limit, call.query.offset)
+
+
+@router.route("GET", "/services/{id}", summary="Get a sending service", access="admin", response=Service,
+              tag="services")
+async def get_service(call: Call) -> Service:
+    return await _store(call).get(call.id())
+
+
+@router.route("PATCH", "/services/{id}", summary="Change any field; credentials are replaced whole",
+              access="admin", body=ServicePatch, response=Service, tag="services")
+async def update_service(call: Call) -> Service:
+    service, changed = await _store(call).update(call.id(), call.body, call.me.id)
+    if changed:
+        await _changed(call, service.id)
+    return service
+
+
+@router.route("POST", "/services/{id}/enable", summary="Enable a sending service", access="admin",
+              response=Service, tag="services")
+async def enable_service(call: Call) -> Service:
+    service, changed = await _store(call).set_enabled(call.id(), True, call.me.id)
+    if changed:
+        await _changed(call, service.id)
+    return service
+
+
+@router.route("POST", "/services/{id}/disable", summary="Disable a sending service", access="admin",
+              response=Service, tag="services")
+async def disable_service(call: Call) -> Service:
+    service, changed = await _store(call).set_enabled(call.id(), False, call.me.id)
+    if changed:
+        await _changed(call, service.id)
+    return service
+
+
+@router.route("PUT", "/services/{id}/remaining", summary="Set today's remaining quota by hand (logged)",
+              access="admin", body=RemainingIn, response=Service, tag="services")
+async def set_remaining(call: Call) -> Service:
+    service = await _store(call).set_remaining(call.id(), call.body.remaining, call.body.reason, call.me.id)
+    await _changed(call, service.id)
+    return service
+
+
+@router.route("GET", "/services/{id}/status-log", summary="A service's status log, newest first",
+              access="admin", query=PageQuery, response=Page[StatusEntry], tag="services")
+async def status_log(call: Call) -> Page[StatusEntry]:
+    return await _store(call).status_log(call.id(), call.query.limit, call.query.offset)

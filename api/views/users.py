@@ -16,8 +16,8 @@ from engine.errors import NotFound
 from engine.models import Page, QuotaEntry, User, page_of, row_struct
 from engine.queries import Q
 
-Username = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)]
+Username = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{3,64}$(?!\n)")]
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$(?!\n)", max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
 
 

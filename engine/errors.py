@@ -71,3 +71,13 @@ class ConfigError(EdmError):
 
 class ServiceUnavailable(EdmError):
     code = "SERVICE_UNAVAILABLE"
+
+
+class UnsupportedMediaType(EdmError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class TemplateInUse(EdmError):
+    """The template is used by a pending, running or paused campaign."""
+
+    code = "TEMPLATE_IN_USE"

@@ -1,1 +1,71 @@
-"""(being written)"""
+"""A user's own contacts, one at a time and in bulk (JSON lines or CSV import)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from api.paging import PageQuery
+from api.router import router
+from api.routing import Call
+from engine import contacts
+from engine.contact_import import format_of, import_contacts, parse_tag_list
+from engine.contact_models import Contact, ContactIn, ContactPatch, Deleted, ImportResult, TagName
+from engine.errors import ValidationError
+from engine.models import Page
+
+
+class ContactQuery(PageQuery, forbid_unknown_fields=True):
+    tag: TagName | None = None  # only contacts carrying this tag (case-insensitive)
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None  # email or name contains
+
+
+class ImportQuery(msgspec.Struct, forbid_unknown_fields=True):
+    tags: Annotated[str, msgspec.Meta(max_length=2000)] | None = None  # comma-separated, added to every row
+
+
+# Declared before /contacts/{id} so the literal path is matched first.
+@router.route("POST", "/contacts/import",
+              summary="Import contacts in bulk (JSON lines or CSV); upsert by email, report rejected rows",
+              query=ImportQuery, response=ImportResult, raw_body="application/x-ndjson,application/jsonl,text/csv",
+              tag="contacts")
+async def import_contacts_view(call: Call) -> ImportResult:
+    fmt = format_of(call.request.headers.get("Content-Type", ""))
+    extra = parse_tag_list(call.query.tags)
+    raw = await call.request.read()
+    if not raw or raw.isspace():  # no copy of a 64 MiB body just to look at it
+        raise ValidationError("request body is required", field="body")
+    return await import_contacts(call.deps.pool, call.me.id, raw, fmt, extra)
+
+
+@router.route("POST", "/contacts", summary="Create a contact; named tags the caller lacks are created",
+              body=ContactIn, response=Contact, status=201, tag="contacts")
+async def create_contact(call: Call) -> Contact:
+    return await contacts.create_contact(call.deps.pool, call.me.id, call.body)
+
+
+@router.route("GET", "/contacts", summary="List contacts by email, optionally by tag or search text",
+              query=ContactQuery, response=Page[Contact], tag="contacts")
+async def list_contacts(call: Call) -> Page[Contact]:
+    q = call.query
+    return await contacts.list_contacts(call.deps.pool, call.me.id, limit=q.limit, offset=q.offset, tag=q.tag, q=q.q)
+
+
+@router.route("GET", "/contacts/{id}", summary="Get a contact", response=Contact, tag="contacts")
+async def get_contact(call: Call) -> Contact:
+    return await contacts.get_contact(call.deps.pool, call.me.id, call.id())
+
+
+@router.route("PATCH", "/contacts/{id}",
+              summary="Update a contact; `fields` and `tags`, when given, replace the stored ones",
+              body=ContactPatch, response=Contact, tag="contacts")
+async def update_contact(call: Call) -> Contact:
+    return await contacts.update_contact(call.deps.pool, call.me.id, call.id(), call.body)
+
+
+@router.route("DELETE", "/contacts/{id}", summary="Delete a contact", response=Deleted, tag="contacts")
+async def delete_contact(call: Call) -> Deleted:
+    contact_id = call.id()
+    await contacts.delete_contact(call.deps.pool, call.me.id, contact_id)
+    return Deleted(contact_id)

@@ -1,1 +1,122 @@
-"""(being written)"""
+"""Campaigns: save, edit and cancel pending ones; read them and their event log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from api.paging import Limit, Offset, PageQuery
+from api.router import router
+from api.routing import Call
+from engine import campaigns
+from engine.campaign_models import Campaign, CampaignDetail, CampaignEvent, CampaignStatus
+from engine.campaigns import Actor, Plan
+from engine.errors import Forbidden, InvalidState
+from engine.models import Page
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+TemplateIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20)]
+TagIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=100)]
+When = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
+
+
+class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    sender_id: uuid.UUID
+    template_ids: TemplateIds
+    # Tag ids: any include tag (every contact when empty), none of the exclude tags.
+    include_tags: TagIds = []
+    exclude_tags: TagIds = []
+    # Null = now.
+    scheduled_at: When | None = None
+
+
+class CampaignUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Only the fields given change; `scheduled_at: null` means now."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    sender_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
+    template_ids: TemplateIds | msgspec.UnsetType = msgspec.UNSET
+    include_tags: TagIds | msgspec.UnsetType = msgspec.UNSET
+    exclude_tags: TagIds | msgspec.UnsetType = msgspec.UNSET
+    scheduled_at: When | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class CampaignQuery(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Limit = 50
+    offset: Offset = 0
+    status: CampaignStatus | None = None
+    # Administrators only: every user's campaigns.
+    all: bool = False
+
+
+def _actor(call: Call) -> Actor:
+    return Actor(call.me.id, call.me.is_admin)
+
+
+async def _quota_changed(call: Call, user_id: uuid.UUID) -> None:
+    """Tell a running engine, whose hot copy of the user's quota is now stale."""
+    if call.deps.engine is not None:
+        await call.deps.engine.quota_changed(user_id)
+
+
+@router.route("POST", "/campaigns", summary="Save a pending campaign, reserving its planned recipients",
+              body=CampaignCreate, response=CampaignDetail, status=201, tag="campaigns")
+async def post_campaign(call: Call) -> CampaignDetail:
+    b = call.body
+    plan = Plan(b.name, b.sender_id, b.template_ids, b.include_tags, b.exclude_tags, b.scheduled_at)
+    detail = await campaigns.create(call.deps.pool, call.deps.clock, call.me.id, plan)
+    await _quota_changed(call, call.me.id)
+    return detail
+
+
+@router.route("GET", "/campaigns", summary="List campaigns, newest first (own; all with ?all=true for admins)",
+              query=CampaignQuery, response=Page[Campaign], tag="campaigns")
+async def list_campaigns(call: Call) -> Page[Campaign]:
+    q = call.query
+    if q.all and not call.me.is_admin:
+        raise Forbidden("only administrators may list every user's campaigns", field="all")
+    owner = None if q.all else call.me.id
+    return await campaigns.list_campaigns(call.deps.pool, owner, q.status, q.limit, q.offset)
+
+
+@router.route("GET", "/campaigns/{id}", summary="A campaign with its templates, tags, counters and reservation",
+              response=CampaignDetail, tag="campaigns")
+async def get_campaign(call: Call) -> CampaignDetail:
+    return await campaigns.get(call.deps.pool, _actor(call), call.id())
+
+
+@router.route("PATCH", "/campaigns/{id}", summary="Edit a pending campaign (recounted, reservation moved)",
+              body=CampaignUpdate, response=CampaignDetail, tag="campaigns")
+async def patch_campaign(call: Call) -> CampaignDetail:
+    changes = {k: v for k, v in msgspec.structs.asdict(call.body).items() if v is not msgspec.UNSET}
+    detail, quota_delta = await campaigns.edit(call.deps.pool, call.deps.clock, _actor(call), call.id(), changes)
+    if quota_delta:
+        await _quota_changed(call, detail.user_id)
+    return detail
+
+
+@router.route("POST", "/campaigns/{id}/cancel",
+              summary="Cancel a campaign (pending: full refund; running/paused: the engine refunds the unsent)",
+              response=CampaignDetail, tag="campaigns")
+async def cancel_campaign(call: Call) -> CampaignDetail:
+    campaign_id, actor = call.id(), _actor(call)
+    outcome = await campaigns.cancel(call.deps.pool, actor, campaign_id)
+    if outcome.needs_engine:
+        if call.deps.engine is None:
+            raise InvalidState(f"campaign is {outcome.status}; cancelling it needs the running engine",
+                               field="status")
+        await call.deps.engine.cancel_campaign(campaign_id, call.me.id)
+    elif outcome.refunded:
+        await _quota_changed(call, outcome.owner_id)
+    return await campaigns.get(call.deps.pool, actor, campaign_id)
+
+
+@router.route("GET", "/campaigns/{id}/events", summary="A campaign's event log, newest first", query=PageQuery,
+              response=Page[CampaignEvent], tag="campaigns")
+async def campaign_events(call: Call) -> Page[CampaignEvent]:
+    q = call.query
+    return await campaigns.events(call.deps.pool, _actor(call), call.id(), q.limit, q.offset)

@@ -1,0 +1,168 @@
+"""The Jinja2 environments templates run in: an immutable sandbox with size guards.
+
+Jinja2's sandbox keeps templates away from Python internals (`__class__`, `__globals__`, ...) and
+from mutating objects; it does not stop a template from building a huge value. The guards
+below refuse the operations whose output size the template author chooses (`'x' * n`, `**`,
+`%`-formatting widths, padding filters and methods, `range`) past fixed limits, so one bad
+template cannot exhaust the engine's memory. Every refusal raises `SecurityError`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from jinja2 import ChainableUndefined, pass_eval_context
+from jinja2.filters import do_center, do_format, do_indent, do_replace
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+# Largest string or sequence one operation may produce, in characters or items.
+MAX_SIZE = 1_000_000
+# Largest padding width (`center`, `ljust`, `%10s`, `indent`).
+MAX_WIDTH = 10_000
+# Longest `range()`: loops over ranges are for small lists in emails, not computation.
+MAX_RANGE = 10_000
+# Largest integer `**` may produce, in bits.
+MAX_POWER_BITS = 10_000
+
+_PRINTF_WIDTH = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+# str methods whose result size depends on an argument rather than on the string.
+_SIZED_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "replace"})
+# str.format pads to any width its spec names; the guarded `format` filter does the same job.
+_DENIED_STR_METHODS = frozenset({"format", "format_map"})
+
+
+class BlankUndefined(ChainableUndefined):
+    """A variable the contact does not have: renders as '' and is falsy, empty and chainable.
+
+    `{{ missing }}`, `{{ missing.x }}` and `{{ missing['x'] }}` all render as empty text, `{% if
+    missing %}` is false and `{% for x in missing %}` loops zero times. Arithmetic on it
+    (`{{ missing + 1 }}`) is still an error: a number that silently became 0 would be worse.
+    """
+
+    __slots__ = ()
+
+
+def _refuse(what: str) -> SecurityError:
+    return SecurityError(f"{what} exceeds the template size limits")
+
+
+def _check_size(n: int, what: str) -> None:
+    if n > MAX_SIZE:
+        raise _refuse(what)
+
+
+def _check_width(width: Any, what: str) -> None:
+    if isinstance(width, int) and width > MAX_WIDTH:
+        raise _refuse(what)
+
+
+def _check_printf(fmt: str) -> None:
+    """`'%*s' % (10**9, x)` or `'%999999999s'` would allocate the width; refuse large or starred ones."""
+    for m in _PRINTF_WIDTH.finditer(fmt):
+        for part in m.groups():
+            if part == "*" or (part is not None and int(part) > MAX_WIDTH):
+                raise _refuse("a %-format width")
+
+
+def _check_replace(s: str, old: Any, new: Any) -> None:
+    if isinstance(old, str) and isinstance(new, str):
+        _check_size((len(s) // max(len(old), 1) + 1) * len(new) + len(s), "replace()")
+
+
+def _check_repeat(left: Any, right: Any) -> None:
+    for seq, n in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+            _check_size(len(seq) * n, "repetition")
+
+
+def _check_power(base: Any, exp: Any) -> None:
+    if isinstance(base, int) and isinstance(exp, int) and exp > 0:
+        if max(base.bit_length(), 1) * exp > MAX_POWER_BITS:
+            raise _refuse("an exponent")
+
+
+def _check_sized_method(owner: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    match name:
+        case "center" | "ljust" | "rjust" | "zfill":
+            _check_width(args[0] if args else kwargs.get("width"), f"str.{name}()")
+        case "expandtabs":
+            size = args[0] if args else kwargs.get("tabsize", 8)
+            if isinstance(size, int):
+                _check_size(len(owner) + owner.count("\t") * size, "str.expandtabs()")
+        case "replace":
+            if len(args) >= 2:
+                _check_replace(owner, args[0], args[1])
+
+
+def capped_range(*args: int) -> range:
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() is limited to {MAX_RANGE} items in templates")
+    return rng
+
+
+class GuardedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus size guards and a hard error on any unsafe attribute."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, *, autoescape: bool):
+        super().__init__(autoescape=autoescape, undefined=BlankUndefined, keep_trailing_newline=True,
+                         cache_size=0)
+        self.globals.pop("lipsum", None)  # lipsum(n) generates n paragraphs
+        self.globals["range"] = capped_range
+        self.filters.update(_guarded_filters())
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if isinstance(getattr(value, "__self__", None), str) and getattr(value, "__name__", "") in _DENIED_STR_METHODS:
+            raise SecurityError(f"str.{value.__name__}() is not available in templates; use the format filter")
+        return super().wrap_str_format(value)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # The stock sandbox returns an Undefined that only fails when used; a blank-rendering
+        # Undefined would let `{{ x.__class__ }}` pass silently, so fail at the access itself.
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        match operator:
+            case "*":
+                _check_repeat(left, right)
+            case "**":
+                _check_power(left, right)
+            case "%":
+                if isinstance(left, str):
+                    _check_printf(left)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        owner = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "")
+        if isinstance(owner, str) and name in _SIZED_METHODS:
+            _check_sized_method(owner, name, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _guarded_filters() -> dict[str, Callable[..., Any]]:
+    def center(value: Any, width: int = 80) -> str:
+        _check_width(width, "center")
+        return do_center(value, width)
+
+    def indent(s: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+        if isinstance(width, int):
+            _check_width(width, "indent")
+            _check_size(len(str(s)) + (str(s).count("\n") + 1) * width, "indent")
+        return do_indent(s, width, first, blank)
+
+    def format_(value: str, *args: Any, **kwargs: Any) -> str:
+        _check_printf(str(value))
+        return do_format(value, *args, **kwargs)
+
+    @pass_eval_context
+    def replace(eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None = None) -> str:
+        _check_replace(str(s), old, new)
+        return do_replace(eval_ctx, s, old, new, count)
+
+    return {"center": center, "indent": indent, "format": format_, "replace": replace}

@@ -15,8 +15,13 @@ async def authenticate(request: web.Request, d: Deps) -> CurrentUser:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token", field="Authorization")
-    claims = d.tokens.verify(token.strip(), d.clock.now())
+    return await authenticate_token(token.strip(), d)
+
+
+async def authenticate_token(token: str, d: Deps, field: str = "Authorization") -> CurrentUser:
+    """Check a bare token (also for clients that pass it in the query string, like EventSource)."""
+    claims = d.tokens.verify(token, d.clock.now())
     row = await d.pool.fetchrow(Q["users.auth_state"], claims.sub)
     if row is None or not row["enabled"] or row["token_version"] != claims.ver:
-        raise Unauthorized("token is no longer valid", field="Authorization")
+        raise Unauthorized("token is no longer valid", field=field)
     return CurrentUser(row["id"], row["username"], row["role"])

@@ -1,0 +1,216 @@
+"""GET /events: the live event stream as Server-Sent Events, read from the Redis stream.
+
+Each client gets its own Redis connection for its blocking XREAD, so a slow or idle stream
+never holds a connection the rest of the API needs. Users see only events about themselves
+(their campaigns, their quota); administrators see everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from typing import Annotated
+
+import msgspec
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from api.auth import authenticate, authenticate_token
+from api.deps import DEPS, Deps
+from api.envelope import REQUEST_ID
+from api.router import router
+from api.routing import Call
+from api.routing_types import CurrentUser
+from engine.errors import EdmError, ServiceUnavailable, Unauthorized, ValidationError
+from engine.event_stream import StreamEvent, last_id, read
+from engine.queries import Q
+
+log = logging.getLogger("edm.api.events")
+
+STREAM_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"
+_STREAM_ID = re.compile(STREAM_ID)
+PING_SECONDS = 15.0
+BLOCK_MS = 5000  # longest XREAD wait: also how soon a vanished client is noticed
+BATCH = 200
+OWNER_CACHE = 10_000
+# deps.extras key of the set of open streams, ended by `close_streams` on shutdown.
+STREAMS_KEY = "sse_streams"
+
+
+class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    # The bearer token, for clients that cannot set headers (EventSource).
+    token: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    # Resume after this stream id (the Last-Event-ID header wins when both are given).
+    last_event_id: Annotated[str, msgspec.Meta(pattern=STREAM_ID)] | None = None
+    # Comma-separated kind prefixes, e.g. `campaign.,service.frozen`.
+    kinds: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+async def _caller(call: Call) -> tuple[CurrentUser, str | None]:
+    """Bearer header first, else `?token=`; returns the token too, to re-check it on pings."""
+    if call.request.headers.get("Authorization"):
+        return await authenticate(call.request, call.deps), None
+    if call.query.token:
+        return await authenticate_token(call.query.token, call.deps, field="token"), call.query.token
+    raise Unauthorized("missing bearer token", field="Authorization")
+
+
+@router.route("GET", "/events", summary="Live events (Server-Sent Events; Bearer header or ?token=)",
+              access="public", query=EventsQuery, tag="monitor")
+async def events(call: Call) -> web.StreamResponse:
+    me, token = await _caller(call)
+    d, request = call.deps, call.request
+    start = request.headers.get("Last-Event-ID", "").strip() or call.query.last_event_id
+    if start and not _STREAM_ID.match(start):
+        raise ValidationError("Last-Event-ID must be a stream id like 1700000000000-0", field="Last-Event-ID")
+    prefixes = tuple(p.strip() for p in (call.query.kinds or "").split(",") if p.strip())
+    # Its own connection, outside the shared pool: a blocking XREAD occupies it for up to
+    # BLOCK_MS, and a read cut short by a vanished client must never hand it to anyone else.
+    shared = d.redis.connection_pool
+    reader = aioredis.Redis(connection_pool=aioredis.ConnectionPool(
+        connection_class=shared.connection_class, max_connections=1, **shared.connection_kwargs))
+    try:
+        try:
+            cursor = start or await last_id(reader)
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("the event stream is unavailable") from exc
+        stream = _Stream(request, d, reader, me, token, cursor, prefixes)
+        return await stream.serve()
+    finally:
+        await reader.aclose(close_connection_pool=True)
+
+
+class _Stream:
+    """One client's stream: XREAD, filter, write, ping, until the client or the server leaves."""
+
+    def __init__(self, request: web.Request, d: Deps, reader: aioredis.Redis, me: CurrentUser, token: str | None,
+                 cursor: str, prefixes: tuple[str, ...]):
+        self.request, self.d, self.reader, self.me, self.token = request, d, reader, me, token
+        self.cursor, self.prefixes = cursor, prefixes
+        self.ping_seconds = float(d.extras.get("sse_ping_seconds", PING_SECONDS))
+        self.block_ms = int(min(BLOCK_MS, self.ping_seconds * 1000))
+        self.owners: dict[str, str] = {}
+        self.closing = asyncio.Event()
+        self.response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+            "X-Request-Id": request.get(REQUEST_ID, "")})
+        loop = asyncio.get_running_loop()
+        self.now = loop.time
+        self.last_write = self.now()
+
+    async def serve(self) -> web.StreamResponse:
+        open_streams: set[_Stream] = self.d.extras.setdefault(STREAMS_KEY, set())
+        open_streams.add(self)
+        try:
+            await self.response.prepare(self.request)
+            await self._write(b"retry: 3000\n\n")
+            await self._pump()
+        except ConnectionError:
+            pass  # the client went away: nothing left to tell anyone
+        except Exception:
+            # Headers are sent: no error envelope is possible any more. The client reconnects
+            # with its Last-Event-ID and loses nothing.
+            log.exception("sse_stream_failed user=%s", self.me.username)
+        finally:
+            open_streams.discard(self)
+        return self.response
+
+    async def _pump(self) -> None:
+        while not self.closing.is_set() and not self._gone():
+            try:
+                batch = await self._next_batch()
+            except (RedisError, OSError) as exc:
+                log.warning("sse_redis_error error=%s", type(exc).__name__)
+                await self._write(b": event stream unavailable, retrying\n\n")
+                await self._pause(1.0)
+                continue
+            if batch is None:
+                return
+            if batch:
+                self.cursor = batch[-1].id
+                await self._send(await self._visible(batch))
+            if self.now() - self.last_write >= self.ping_seconds:
+                await self._write(b": ping\n\n")
+                if not await self._still_allowed():
+                    return
+
+    async def _next_batch(self) -> list[StreamEvent] | None:
+        """The next entries, or None when the server is closing the stream."""
+        reading = asyncio.ensure_future(read(self.reader, self.cursor, BATCH, self.block_ms))
+        closing = asyncio.ensure_future(self.closing.wait())
+        try:
+            await asyncio.wait({reading, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Also when this handler is cancelled: no read may outlive the stream's connection.
+            closing.cancel()
+            if not reading.done():
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+        return None if reading.cancelled() else reading.result()
+
+    async def _visible(self, batch: list[StreamEvent]) -> list[StreamEvent]:
+        wanted = [e for e in batch if not self.prefixes or e.kind.startswith(self.prefixes)]
+        if self.me.is_admin:
+            return wanted
+        await self._learn_owners([e.campaign_id for e in wanted if e.user_id is None and e.campaign_id])
+        mine = str(self.me.id)
+        return [e for e in wanted
+                if e.user_id == mine or (e.user_id is None and e.campaign_id and self.owners.get(e.campaign_id) == mine)]
+
+    async def _learn_owners(self, campaign_ids: list[str]) -> None:
+        """Owners of campaigns whose events came without a user id: one query per batch."""
+        unknown: list[uuid.UUID] = []
+        for cid in set(campaign_ids) - self.owners.keys():
+            try:
+                unknown.append(uuid.UUID(cid))
+            except ValueError:
+                self.owners[cid] = ""
+        if not unknown:
+            return
+        if len(self.owners) > OWNER_CACHE:
+            self.owners.clear()
+        rows = await self.d.pool.fetch(Q["monitor.campaign_owners"], unknown)
+        found = {r["id"]: r["user_id"] for r in rows}
+        for key in map(str, unknown):
+            self.owners[key] = found.get(key, "")
+
+    async def _send(self, events: list[StreamEvent]) -> None:
+        if not events:
+            return
+        chunk = b"".join(b"id: %s\nevent: %s\ndata: %s\n\n" % (e.id.encode(), e.kind.encode(), e.payload)
+                         for e in events)
+        await self._write(chunk)
+
+    async def _write(self, chunk: bytes) -> None:
+        await self.response.write(chunk)
+        self.last_write = self.now()
+
+    async def _still_allowed(self) -> bool:
+        """A disabled user or a revoked token ends the stream at the next ping."""
+        try:
+            if self.token is not None:
+                await authenticate_token(self.token, self.d)
+            else:
+                await authenticate(self.request, self.d)
+        except EdmError:
+            return False
+        return True
+
+    def _gone(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.closing.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+
+async def close_streams(app: web.Application) -> None:
+    """`on_shutdown` hook: end every open stream so the server does not wait for them."""
+    for stream in list(app[DEPS].extras.get(STREAMS_KEY, ())):
+        stream.closing.set()

@@ -1,0 +1,14 @@
+"""The live overview: services, campaigns, users and totals in one snapshot."""
+
+from __future__ import annotations
+
+from api.router import router
+from api.routing import Call
+from engine.monitor import Overview, build_overview
+
+
+@router.route("GET", "/monitor/overview", summary="Live snapshot of services, campaigns and users (own scope for users)",
+              access="user", response=Overview, tag="monitor")
+async def overview(call: Call) -> Overview:
+    d = call.deps
+    return await build_overview(d.pool, d.clock.now(), d.settings.tz, None if call.me.is_admin else call.me.id)

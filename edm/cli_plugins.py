@@ -6,6 +6,7 @@ import argparse
 from typing import Callable
 
 from edm import quota_tool
+from tui import cli as tui_cli
 
 
 def fake_esp(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,4 +17,4 @@ def fake_esp(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(fn=esp.run)
 
 
-ALL: list[Callable[[argparse._SubParsersAction], None]] = [quota_tool.register, fake_esp]  # type: ignore[type-arg]
+ALL: list[Callable[[argparse._SubParsersAction], None]] = [quota_tool.register, fake_esp, tui_cli.register]  # type: ignore[type-arg]

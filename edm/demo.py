@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import sys
 from typing import Any
 
 import aiohttp
@@ -122,6 +124,14 @@ async def seed(d: Deps, base: str, esp_base: str) -> bool:
     return True
 
 
+async def run_dashboard(api: str, username: str, password: str) -> None:
+    """The dashboard in the foreground, in its own process so drawing never stalls the engine."""
+    env = {**os.environ, "EDM_PASSWORD": password}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "tui", "--api", api, "--username", username,
+                                                env=env)
+    await proc.wait()
+
+
 def run_demo(settings: Settings, *, open_dashboard: bool = True) -> int:
     from edm.serve import run_serve, until_signalled
 
@@ -140,9 +150,7 @@ def run_demo(settings: Settings, *, open_dashboard: bool = True) -> int:
             print(f"fake ESP on {esp_base} (request log: {esp_base}/_fake/log)")
             print("logins: " + ", ".join(f"{u}/{p}" for u, p in [ADMIN] + [(u, p) for u, p, _ in USERS]), flush=True)
             if open_dashboard:
-                from edm.dashboard import run_dashboard_foreground
-
-                await run_dashboard_foreground(f"http://{settings.host}:{settings.port}", *ADMIN)
+                await run_dashboard(f"http://{settings.host}:{settings.port}", *ADMIN)
             else:
                 await until_signalled()
         finally:

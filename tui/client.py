@@ -1,0 +1,171 @@
+"""The dashboard's HTTP client: login, overview, actions and the resumable event stream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Callable, Literal, TypeVar
+
+import aiohttp
+import msgspec
+
+from tui.models import Envelope, LiveEvent, Me, Overview
+
+T = TypeVar("T")
+
+CampaignVerb = Literal["pause", "resume", "cancel"]
+ServiceVerb = Literal["unfreeze", "reset-now", "enable", "disable"]
+
+_envelope = msgspec.json.Decoder(Envelope)
+_overview = msgspec.json.Decoder(Overview)
+_me = msgspec.json.Decoder(Me)
+_event = msgspec.json.Decoder(LiveEvent)
+_encoder = msgspec.json.Encoder()
+
+
+class ApiError(Exception):
+    """The API answered with an error envelope (stable code + message)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class Unreachable(Exception):
+    """The API could not be reached (down, restarting, network)."""
+
+
+class ApiClient:
+    """One aiohttp session to the control API; remembers the bearer token."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 5.0):
+        # Accept the API root as printed by `edm serve` (…/api/v1) as well as the bare address.
+        self.base_url = base_url.rstrip("/").removesuffix("/api/v1")
+        self.token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/api/v1{path}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(self, method: str, path: str, decoder: msgspec.json.Decoder[T] | None = None,
+                      json: Any = None) -> T | None:
+        """One call; returns the decoded `data` or raises ApiError / Unreachable."""
+        body = _encoder.encode(json) if json is not None else None
+        headers = self._headers() | ({"Content-Type": "application/json"} if body is not None else {})
+        try:
+            async with self.session.request(method, self._url(path), data=body, headers=headers,
+                                            timeout=self._timeout) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
+        if status in (502, 503, 504) and not raw.startswith(b"{"):
+            raise Unreachable(f"HTTP {status}")
+        try:
+            env = _envelope.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ApiError(status, "BAD_RESPONSE", f"HTTP {status}: not an API envelope") from exc
+        if not env.success or status >= 400:
+            err = env.error or {}
+            raise ApiError(status, str(err.get("code", f"HTTP_{status}")), str(err.get("message", env.message)))
+        return decoder.decode(env.data) if decoder is not None else None
+
+    async def login(self, username: str, password: str) -> str:
+        """Exchange a username and password for a token, and keep it."""
+        self.token = None
+        data = await self.request("POST", "/auth/login", msgspec.json.Decoder(dict[str, Any]),
+                                  json={"username": username, "password": password})
+        assert data is not None
+        self.token = str(data["token"])
+        return self.token
+
+    async def me(self) -> Me:
+        me = await self.request("GET", "/me", _me)
+        assert me is not None
+        return me
+
+    async def overview(self) -> Overview:
+        snapshot = await self.request("GET", "/monitor/overview", _overview)
+        assert snapshot is not None
+        return snapshot
+
+    async def campaign_action(self, campaign_id: str, verb: CampaignVerb) -> None:
+        await self.request("POST", f"/campaigns/{campaign_id}/{verb}", json={})
+
+    async def service_action(self, service_id: str, verb: ServiceVerb) -> None:
+        await self.request("POST", f"/services/{service_id}/{verb}", json={})
+
+    async def events(self, last_event_id: str | None = None,
+                     on_open: Callable[[], object] | None = None) -> AsyncIterator[LiveEvent]:
+        """One SSE connection; yields events until the server closes it (raises Unreachable/ApiError)."""
+        headers = self._headers() | {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        # No total timeout: the stream is long-lived; the server's 15 s pings keep the read alive.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=45)
+        try:
+            async with self.session.get(self._url("/events"), headers=headers, timeout=timeout) as resp:
+                if resp.status != 200:
+                    raw = await resp.read()
+                    try:
+                        err = _envelope.decode(raw).error or {}
+                    except msgspec.DecodeError:
+                        err = {}
+                    raise ApiError(resp.status, str(err.get("code", f"HTTP_{resp.status}")),
+                                   str(err.get("message", "event stream refused")))
+                if on_open is not None:
+                    on_open()
+                parser = SseParser()
+                async for line in resp.content:
+                    event = parser.feed(line.decode("utf-8", "replace").rstrip("\r\n"))
+                    if event is not None:
+                        yield event
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
+
+
+class SseParser:
+    """Line-by-line Server-Sent Events parser (id / event / data fields, blank line dispatches)."""
+
+    def __init__(self) -> None:
+        self._id = ""
+        self._kind = ""
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> LiveEvent | None:
+        if line == "":
+            return self._dispatch()
+        if line.startswith(":"):
+            return None  # comment / keep-alive ping
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "id":
+            self._id = value
+        elif field == "event":
+            self._kind = value
+        elif field == "data":
+            self._data.append(value)
+        return None
+
+    def _dispatch(self) -> LiveEvent | None:
+        data, kind, self._data, self._kind = "\n".join(self._data), self._kind, [], ""
+        if not data:
+            return None
+        try:
+            event = _event.decode(data)
+        except msgspec.DecodeError:
+            return LiveEvent(kind=kind or "message", at="", message=data[:200], id=self._id)
+        return msgspec.structs.replace(event, id=self._id, kind=event.kind or kind)

@@ -1,0 +1,96 @@
+"""Pure text helpers: bars, sparklines, counts, durations and times in the business time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rich.text import Text
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+_PARTIAL = " ▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float, width: int, style: str = "green") -> Text:
+    """A horizontal bar with eighth-cell resolution; the empty part is a dim track."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    filled = "█" * full + (_PARTIAL[part] if part and full < width else "")
+    text = Text(filled, style=style)
+    text.append("░" * (width - len(filled)), style="grey35")
+    return text
+
+
+def sparkline(values: list[int], width: int = 10) -> Text:
+    """Unicode block sparkline of the last `width` values, scaled to their maximum."""
+    values = values[-width:]
+    peak = max(values, default=0)
+    if peak <= 0:
+        return Text("▁" * len(values) + " " * (width - len(values)), style="grey35")
+    # Any send at all shows above the zero line.
+    chars = "".join(_BLOCKS[max(1, min(7, round(v / peak * 7)))] if v > 0 else "▁" for v in values)
+    return Text(chars.ljust(width), style="cyan")
+
+
+def count(n: float) -> str:
+    """A count in at most four characters: 999, 9999, 12k, 123k, 1.2M, 12M."""
+    n = int(n)
+    if n < 10_000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    if n < 10_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    return f"{n // 1_000_000}M"
+
+
+def duration(seconds: float | None) -> str:
+    """A short duration: 45s, 12m, 1h05m, 3d; an em dash when unknown."""
+    if seconds is None or seconds < 0:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s" if s < 600 else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+def rate(per_minute: float) -> str:
+    return f"{count(per_minute)}/m" if per_minute >= 10 else f"{per_minute:.1f}/m" if per_minute else "—"
+
+
+def percent(fraction: float) -> str:
+    return f"{min(max(fraction, 0.0), 1.0) * 100:3.0f}%"
+
+
+@lru_cache(maxsize=16)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def local_time(value: str | None, tz: str, fmt: str = "%H:%M") -> str:
+    """An ISO instant shown in the business time zone; an em dash when absent."""
+    parsed = parse_iso(value)
+    return parsed.astimezone(zone(tz)).strftime(fmt) if parsed else "—"
+
+
+def clip(value: str, width: int) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"

@@ -1,0 +1,222 @@
+-- Dispatch engine: hot-state loading, claims, binds and settlements.
+
+-- name: leader_lock
+-- Held on a dedicated connection for the engine's whole life; its death releases it.
+SELECT pg_try_advisory_lock($1);
+
+-- name: leader_wait
+-- A standby blocks here until the active engine's connection goes away.
+SELECT pg_advisory_lock($1);
+
+-- name: load_services
+SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval,
+       enabled, used_today, remaining_today, quota_day_start, last_request_at,
+       consecutive_failures, throttled_until, abnormal_frozen, abnormal_reason
+FROM services WHERE $1::uuid IS NULL OR id = $1;
+
+-- name: load_mappings
+SELECT user_id, service_id FROM user_service_map_items WHERE $1::uuid IS NULL OR user_id = $1;
+
+-- name: load_active_campaigns
+-- Running and paused campaigns: the engine's working set.
+SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.created_at
+FROM campaigns c
+WHERE c.status IN ('running', 'paused') AND ($1::uuid IS NULL OR c.id = $1)
+ORDER BY c.created_at, c.id;
+
+-- name: campaign_templates
+SELECT t.id, t.subject, t.html_body, t.text_body
+FROM campaign_templates ct JOIN templates t ON t.id = ct.template_id
+WHERE ct.campaign_id = $1 ORDER BY ct.position;
+
+-- name: claim
+-- One batch of a campaign's pending subtasks for the in-memory buffer.
+SELECT s.id, s.seq, s.email, s.template_id,
+       coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields
+FROM subtasks s
+LEFT JOIN contacts c ON c.id = s.contact_id      -- a deleted contact still gets its email
+WHERE s.campaign_id = $1
+  AND s.status = 'pending'                        -- matches the partial index subtasks_pending
+  AND s.seq > $2                                  -- start after the last claimed key: never re-walk settled rows
+ORDER BY s.seq                                    -- index order, so LIMIT stops early
+LIMIT $3
+FOR UPDATE OF s SKIP LOCKED;                      -- a concurrent cancel or another claimer keeps its rows
+
+-- name: bind
+-- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and
+-- counts the requests against their services in the same statement. Only rows still pending
+-- are bound: a cancel that got there first wins.
+WITH b AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])
+        AS b(id, service_id, from_address, at)
+), bound AS (
+    UPDATE subtasks s
+    SET status = 'sending', service_id = b.service_id, from_address = b.from_address, attempted_at = b.at
+    FROM b
+    WHERE s.id = b.id AND s.status = 'pending'
+    RETURNING s.id, s.service_id, s.attempted_at
+), per_service AS (
+    SELECT service_id, count(*)::int AS n, max(attempted_at) AS at FROM bound GROUP BY service_id
+), counted AS (
+    UPDATE services v
+    SET used_today = v.used_today + p.n,
+        remaining_today = greatest(v.remaining_today - p.n, 0),
+        last_request_at = greatest(v.last_request_at, p.at),
+        updated_at = now()
+    FROM per_service p WHERE v.id = p.service_id
+    RETURNING v.id
+)
+SELECT id FROM bound;
+
+-- name: settle
+-- Settles a batch of results. sent/failed close the subtask. A request that does not count
+-- (`give_back`: throttled, or never made because the email could not be rendered) is unbound
+-- and returned to the service's daily count; a throttled subtask goes back to pending (or to
+-- cancelled when its campaign was cancelled meanwhile). Campaign counters move by what changed.
+WITH r AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[],
+                         $7::timestamptz[], $8::boolean[])
+        AS r(id, outcome, message_id, error, at, service_id, attempted, give_back)
+), changed AS (
+    UPDATE subtasks s
+    SET status = CASE WHEN r.outcome <> 'throttled' THEN r.outcome
+                      WHEN c.status = 'cancelled' THEN 'cancelled'
+                      ELSE 'pending' END,
+        message_id = r.message_id,
+        error = r.error,
+        settled_at = CASE WHEN r.outcome = 'throttled' AND c.status <> 'cancelled' THEN NULL ELSE r.at END,
+        service_id = CASE WHEN r.give_back THEN NULL ELSE s.service_id END,
+        from_address = CASE WHEN r.give_back THEN NULL ELSE s.from_address END,
+        attempted_at = CASE WHEN r.give_back THEN NULL ELSE s.attempted_at END
+    FROM r, campaigns c
+    WHERE s.id = r.id AND s.status = 'sending' AND c.id = s.campaign_id
+    RETURNING s.id, s.campaign_id, s.status, r.outcome, r.service_id, r.attempted, r.give_back
+), per_campaign AS (
+    SELECT campaign_id,
+           count(*) FILTER (WHERE status = 'sent')::int AS sent,
+           count(*) FILTER (WHERE status = 'failed')::int AS failed,
+           count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled
+    FROM changed GROUP BY campaign_id
+), campaigns_moved AS (
+    UPDATE campaigns c
+    SET sent_count = c.sent_count + p.sent, failed_count = c.failed_count + p.failed,
+        cancelled_count = c.cancelled_count + p.cancelled, updated_at = now()
+    FROM per_campaign p WHERE c.id = p.campaign_id
+    RETURNING c.id
+), given_back AS (
+    -- Unless a reset has opened a new quota day since the request (it was never counted in it).
+    SELECT ch.service_id, count(*)::int AS n
+    FROM changed ch JOIN services v ON v.id = ch.service_id
+    WHERE ch.give_back AND ch.attempted >= v.quota_day_start
+    GROUP BY ch.service_id
+), services_moved AS (
+    UPDATE services v
+    SET used_today = greatest(v.used_today - g.n, 0), remaining_today = v.remaining_today + g.n
+    FROM given_back g WHERE v.id = g.service_id
+    RETURNING v.id
+)
+SELECT id, campaign_id, status, outcome FROM changed;
+
+-- name: service_live_state
+-- Writes the in-memory failure count and throttle freeze of several services at once.
+UPDATE services v
+SET consecutive_failures = u.failures, throttled_until = u.throttled_until, updated_at = now()
+FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS u(id, failures, throttled_until)
+WHERE v.id = u.id;
+
+-- name: status_log_many
+INSERT INTO service_status_log (service_id, kind, message, data, operator_id, created_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::uuid[], $6::timestamptz[]);
+
+-- name: freeze
+-- Abnormal freeze after too many consecutive failures; only the first caller logs it.
+WITH frozen AS (
+    UPDATE services SET abnormal_frozen = true, abnormal_reason = $2, consecutive_failures = $3,
+                        updated_at = now()
+    WHERE id = $1 AND NOT abnormal_frozen
+    RETURNING id
+)
+INSERT INTO service_status_log (service_id, kind, message, data, created_at)
+SELECT id, 'frozen', $2, jsonb_build_object('consecutive_failures', $3::int), $4 FROM frozen
+RETURNING service_id;
+
+-- name: unfreeze
+WITH thawed AS (
+    UPDATE services SET abnormal_frozen = false, abnormal_reason = NULL, consecutive_failures = 0,
+                        updated_at = now()
+    WHERE id = $1 AND abnormal_frozen
+    RETURNING id
+)
+INSERT INTO service_status_log (service_id, kind, message, operator_id, created_at)
+SELECT id, 'unfrozen', 'unfrozen by an administrator', $2, $3 FROM thawed
+RETURNING service_id;
+
+-- name: complete_campaigns
+-- Completed = every subtask settled; the NOT EXISTS walks the two partial indexes only.
+UPDATE campaigns c SET status = 'completed', pause_reason = NULL, finished_at = $2, updated_at = now()
+WHERE c.id = ANY($1::uuid[]) AND c.status IN ('running', 'paused')
+  AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'pending')
+  AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'sending')
+RETURNING c.id, c.user_id, c.sent_count, c.failed_count;
+
+-- name: set_pause
+-- Routing pause/unpause of many campaigns; a USER pause is never touched here.
+UPDATE campaigns c
+SET status = CASE WHEN u.reason IS NULL THEN 'running' ELSE 'paused' END,
+    pause_reason = u.reason, updated_at = now()
+FROM unnest($1::uuid[], $2::text[]) AS u(id, reason)
+WHERE c.id = u.id AND c.status IN ('running', 'paused')
+  AND coalesce(c.pause_reason, '') <> 'USER'
+  AND coalesce(c.pause_reason, '') IS DISTINCT FROM coalesce(u.reason, '')
+RETURNING c.id, c.status, c.pause_reason;
+
+-- name: events_many
+INSERT INTO campaign_events (campaign_id, kind, message, data, created_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[]);
+
+-- name: user_pause
+UPDATE campaigns SET status = 'paused', pause_reason = 'USER', updated_at = now()
+WHERE id = $1 AND status IN ('running', 'paused') AND pause_reason IS DISTINCT FROM 'USER'
+RETURNING id;
+
+-- name: user_resume
+-- Back to running; the engine re-applies the routing checks right after.
+UPDATE campaigns SET status = 'running', pause_reason = NULL, updated_at = now()
+WHERE id = $1 AND status = 'paused'
+RETURNING id;
+
+-- name: lock_campaign
+SELECT id, user_id, status, pause_reason, reserved, total, sender_id, scheduled_at
+FROM campaigns WHERE id = $1 FOR UPDATE;
+
+-- name: cancel_subtasks
+-- Never-attempted subtasks only: sending ones are already on their way.
+WITH gone AS (
+    UPDATE subtasks SET status = 'cancelled', settled_at = $2
+    WHERE campaign_id = $1 AND status = 'pending'
+    RETURNING 1
+)
+SELECT count(*)::int FROM gone;
+
+-- name: cancel_campaign
+UPDATE campaigns
+SET status = 'cancelled', pause_reason = NULL, finished_at = $2, updated_at = now(),
+    cancelled_count = cancelled_count + $3, reserved = reserved - $4
+WHERE id = $1;
+
+-- name: take_reservation
+-- Refund of units a campaign no longer needs (or charge of extra ones): moves `reserved`.
+UPDATE campaigns SET reserved = reserved + $2, updated_at = now() WHERE id = $1;
+
+-- name: user_shortfall_campaigns
+SELECT id, total, reserved FROM campaigns
+WHERE user_id = $1 AND status = 'paused' AND pause_reason = 'NO_USER_QUOTA' ORDER BY created_at, id;
+
+-- name: service_exists
+SELECT 1 FROM services WHERE id = $1;
+
+-- name: notify
+SELECT pg_notify($1, $2);
+
+-- name: campaign_owners
+SELECT id, user_id FROM campaigns WHERE id = ANY($1::uuid[]);

@@ -1,0 +1,53 @@
+-- Campaign start.
+
+-- name: due_next
+-- The earliest future time a pending campaign becomes due (uses campaigns_due).
+SELECT min(scheduled_at) FROM campaigns WHERE status = 'pending' AND scheduled_at > $1;
+
+-- name: due_ids
+SELECT id FROM campaigns
+WHERE status = 'pending' AND (scheduled_at IS NULL OR scheduled_at <= $1)
+ORDER BY scheduled_at NULLS FIRST, created_at, id LIMIT $2;
+
+-- name: lock_pending
+SELECT id, user_id, status, sender_id, sender_name, reserved, planned
+FROM campaigns WHERE id = $1 AND status = 'pending' FOR UPDATE SKIP LOCKED;
+
+-- name: sender_exists
+SELECT EXISTS (SELECT 1 FROM senders WHERE id = $1 AND user_id = $2);
+
+-- name: create_subtasks
+-- Every recipient in one set-based statement: contacts of the owner with any include tag (all
+-- contacts when there is none) and no exclude tag, one per lower(email), numbered in email
+-- order, templates dealt out round-robin by seq so the spread is even and deterministic.
+WITH inc AS (
+    SELECT tag_id FROM campaign_tags WHERE campaign_id = $1 AND mode = 'include'
+), exc AS (
+    SELECT tag_id FROM campaign_tags WHERE campaign_id = $1 AND mode = 'exclude'
+), recipients AS (
+    SELECT DISTINCT ON (lower(c.email)) c.id, c.email
+    FROM contacts c
+    WHERE c.user_id = $2
+      AND (NOT EXISTS (SELECT 1 FROM inc)
+           OR EXISTS (SELECT 1 FROM contact_tags ct JOIN inc ON inc.tag_id = ct.tag_id WHERE ct.contact_id = c.id))
+      AND NOT EXISTS (SELECT 1 FROM contact_tags ct JOIN exc ON exc.tag_id = ct.tag_id WHERE ct.contact_id = c.id)
+    ORDER BY lower(c.email), c.id
+), numbered AS (
+    SELECT id, email, row_number() OVER (ORDER BY lower(email), id)::int AS seq FROM recipients
+), ins AS (
+    INSERT INTO subtasks (campaign_id, seq, contact_id, email, template_id)
+    SELECT $1, n.seq, n.id, n.email, ($3::uuid[])[((n.seq - 1) % cardinality($3::uuid[])) + 1]
+    FROM numbered n
+    RETURNING 1
+)
+SELECT count(*)::int FROM ins;
+
+-- name: mark_started
+UPDATE campaigns
+SET status = $2, pause_reason = $3, total = $4, reserved = $5, started_at = $6, updated_at = now()
+WHERE id = $1;
+
+-- name: mark_failed
+UPDATE campaigns
+SET status = 'failed', failure_reason = $2, reserved = 0, finished_at = $3, updated_at = now()
+WHERE id = $1;

@@ -1,0 +1,51 @@
+-- Engine start-up: settle what a crash left behind and rebuild the counters.
+
+-- name: fail_unknown
+-- A subtask found `sending` may or may not have reached the provider: failed, never resent.
+WITH failed AS (
+    UPDATE subtasks SET status = 'failed', error = $1, settled_at = $2
+    WHERE status = 'sending'
+    RETURNING campaign_id
+)
+SELECT campaign_id, count(*)::int AS n FROM failed GROUP BY campaign_id;
+
+-- name: reconcile_campaigns
+-- Campaign counters are caches of the subtasks table.
+UPDATE campaigns c
+SET sent_count = x.sent, failed_count = x.failed, cancelled_count = x.cancelled, total = x.total
+FROM (
+    SELECT s.campaign_id,
+           count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
+           count(*) FILTER (WHERE s.status = 'failed')::int AS failed,
+           count(*) FILTER (WHERE s.status = 'cancelled')::int AS cancelled,
+           count(*)::int AS total
+    FROM subtasks s
+    WHERE s.campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'paused'))
+    GROUP BY s.campaign_id
+) x
+WHERE c.id = x.campaign_id
+  AND (c.sent_count, c.failed_count, c.cancelled_count, c.total) IS DISTINCT FROM (x.sent, x.failed, x.cancelled, x.total)
+RETURNING c.id;
+
+-- name: reconcile_services
+-- used_today = requests bound in the current quota day; remaining moves by the same
+-- correction so a manual adjustment of it survives.
+UPDATE services v
+SET used_today = x.used,
+    remaining_today = greatest(v.remaining_today - (x.used - v.used_today), 0),
+    last_request_at = CASE WHEN x.last_at IS NULL THEN v.last_request_at
+                           ELSE greatest(v.last_request_at, x.last_at) END
+FROM (
+    SELECT v2.id,
+           (SELECT count(*) FROM subtasks s
+             WHERE s.service_id = v2.id AND s.attempted_at >= v2.quota_day_start)::int AS used,
+           (SELECT max(s.attempted_at) FROM subtasks s WHERE s.service_id = v2.id) AS last_at
+    FROM services v2
+) x
+WHERE v.id = x.id
+  AND (v.used_today <> x.used OR x.last_at > coalesce(v.last_request_at, '-infinity'))
+RETURNING v.id;
+
+-- name: ledger_mismatches
+SELECT u.id FROM users u
+WHERE u.quota_remaining <> (SELECT coalesce(sum(q.delta), 0) FROM quota_log q WHERE q.user_id = u.id);

@@ -1,0 +1,43 @@
+"""An engine in its own process, for the SIGKILL test: `python -m tests.engine_proc ...`.
+
+Prints `leader` once it leads, then dispatches until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+import uvloop
+
+from engine import db
+from engine.config import Settings
+from engine.engine import Engine, EngineOptions
+from engine.events import LogSink
+from engine.providers.factory import ProviderFactory
+from engine.scaled_clock import ScaledClock
+from engine.secret_box import SecretBox
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = Settings.from_env({}, data_dir=args.data_dir)
+    pool = await db.create_pool(args.db, size=5)
+    clock = ScaledClock(datetime.fromisoformat(args.start), args.factor, wall_anchor=args.anchor)
+    box = SecretBox.from_settings("", settings.data_path)
+    engine = Engine(settings, pool, clock, ProviderFactory(), box, LogSink(), EngineOptions(claim_batch=50))
+    await engine.start()
+    await engine.wait_leader()
+    print("leader", flush=True)
+    await engine.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--start", required=True)
+    parser.add_argument("--anchor", type=float, required=True)
+    parser.add_argument("--factor", type=float, default=50.0)
+    uvloop.run(main(parser.parse_args()))
+    sys.exit(1)

@@ -1,0 +1,199 @@
+"""Crash safety (invariant 9): an engine killed mid-campaign leaves `sending` rows; the next one
+fails them once as "outcome unknown", resumes the rest, and every invariant still holds. A
+standby takes over when the active engine dies."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from engine.engine import EngineStopped
+
+from engine.fake_esp import FakeEspConfig, Knobs
+from engine.recovery import UNKNOWN_OUTCOME
+from engine.scaled_clock import ScaledClock
+from tests.engine_support import (
+    check_invariants, eventually, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
+    new_engine, running, wait_status,
+)
+
+START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _sending(pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'sending'"))
+
+
+async def test_kill_mid_campaign_then_restart(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=50)
+    # Slow answers: requests are in flight (rows `sending`) when the engine dies.
+    async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=150))) as (url, esp):
+        user = await make_user(pool, quota=40)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, 40)
+        campaign = await make_campaign(pool, user, planned=40)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        await engine.start()
+
+        async def in_flight() -> bool:
+            return len(esp.log.entries()) >= 8 and await _sending(pool) > 0
+        await eventually(in_flight, what="requests in flight")
+        await engine.abort()  # no clean stop: nothing settled, buffers lost, lock connection gone
+        left_sending = await _sending(pool)
+        assert left_sending > 0
+        last = dict(await pool.fetch("SELECT id, last_request_at FROM services"))
+        engine2, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine2):
+            assert engine2.recovery is not None and engine2.recovery.failed_unknown == left_sending
+            # Interval freezes survive the restart: restored from the last requests, not reset.
+            for sid, at in last.items():
+                s = engine2.state.services[sid]
+                assert s.last_request_at is not None and s.last_request_at >= at
+            await wait_status(pool, campaign, "completed", timeout=30)
+        await engine.providers.close()
+        assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE error = $1", UNKNOWN_OUTCOME) == left_sending
+        await check_invariants(pool, esp, settings)
+    row = await pool.fetchrow("SELECT sent_count, failed_count FROM campaigns")
+    assert row["sent_count"] + row["failed_count"] == 40 and row["failed_count"] == left_sending
+
+
+async def test_standby_takes_over_when_the_active_engine_dies(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=50)
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=20)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url)
+        await map_user(pool, user, [service])
+        await make_contacts(pool, user, 20)
+        campaign = await make_campaign(pool, user, planned=20)
+        active, _ = new_engine(settings, pool, clock, deps.box)
+        standby, _ = new_engine(settings, pool, clock, deps.box)
+        await active.start()
+        await active.wait_leader(10)
+        await standby.start()
+        await eventually(_role(standby, "standby"), what="the standby")
+
+        async def some_sent() -> bool:
+            return len(esp.log.entries()) >= 5
+        await eventually(some_sent, what="some requests")
+        assert standby.role == "standby" and not standby.leader.is_set()
+        await active.abort()
+        await standby.wait_leader(10)
+        async with running_already(standby):
+            await wait_status(pool, campaign, "completed")
+        await active.providers.close()
+        await check_invariants(pool, esp, settings)
+
+
+def _role(engine, role):
+    async def check() -> bool:
+        return engine.role == role
+    return check
+
+
+class running_already:
+    """Stop an engine that was started elsewhere when the block ends."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    async def __aenter__(self):
+        return self.engine
+
+    async def __aexit__(self, *exc):
+        await self.engine.stop()
+        await self.engine.providers.close()
+
+
+async def test_commands_given_to_a_standby_reach_the_leader(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=50)
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=4)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=3600)
+        await map_user(pool, user, [service])
+        await make_contacts(pool, user, 4)
+        campaign = await make_campaign(pool, user, planned=4)
+        leader, _ = new_engine(settings, pool, clock, deps.box)
+        standby, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(leader):
+            await standby.start()
+            await eventually(_role(standby, "standby"), what="the standby")
+            await wait_status(pool, campaign, "running")
+            await standby.pause_campaign(campaign, user)
+
+            async def paused_in_leader() -> bool:
+                c = leader.state.campaigns.get(campaign)
+                return c is not None and c.pause_reason == "USER"
+            await eventually(paused_in_leader, what="the leader to see the pause")
+            await pool.execute("UPDATE services SET send_interval = 1 WHERE id = $1", service)
+            await standby.services_changed(service)
+
+            async def interval_seen() -> bool:
+                return leader.state.services[service].send_interval == 1
+            await eventually(interval_seen, what="the leader to see the new interval")
+            await standby.resume_campaign(campaign, user)
+            await wait_status(pool, campaign, "completed")
+            await standby.stop()
+            await standby.providers.close()
+        await check_invariants(pool, esp, settings)
+
+
+async def test_a_lost_lock_connection_stops_the_leader_loudly(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=50)
+    engine, _ = new_engine(settings, pool, clock, deps.box)
+    await engine.start()
+    await engine.wait_leader(10)
+    engine._lock_conn.terminate()
+    try:
+        await asyncio.wait_for(engine.wait(), 10)
+    except EngineStopped as exc:
+        assert "leader lock" in str(exc)
+    else:
+        raise AssertionError("the engine kept running without its lock")
+    assert engine.role == "stopped"
+    await engine.providers.close()
+
+
+async def test_sigkill_of_an_engine_process_then_restart(deps, database_url) -> None:
+    pool, settings = deps.pool, deps.settings
+    anchor = time.time()
+    clock = ScaledClock(START, factor=50, wall_anchor=anchor)
+    async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=150))) as (url, esp):
+        user = await make_user(pool, quota=40)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, 40)
+        campaign = await make_campaign(pool, user, planned=40)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.engine_proc", "--db", database_url, "--data-dir", settings.data_dir,
+            "--start", START.isoformat(), "--anchor", str(anchor), "--factor", "50",
+            cwd=str(ROOT), stdout=asyncio.subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line.strip() == b"leader"
+
+            async def in_flight() -> bool:
+                return len(esp.log.entries()) >= 8 and await _sending(pool) > 0
+            await eventually(in_flight, what="requests in flight in the engine process")
+            proc.kill()  # SIGKILL: no handler, no flush, no unlock
+            await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        left_sending = await _sending(pool)
+        assert left_sending > 0
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await wait_status(pool, campaign, "completed", timeout=30)
+        assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE error = $1", UNKNOWN_OUTCOME) == left_sending
+        await check_invariants(pool, esp, settings)

@@ -1,0 +1,73 @@
+"""Provider failures (invariant 10) and throttling: freeze after 10 in a row, unfreeze resumes;
+throttled requests go back to pending and extend the service's freeze."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from engine.fake_esp import FakeEspConfig, Knobs
+from engine.scaled_clock import ScaledClock
+from tests.engine_support import (
+    check_invariants, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
+    new_engine, running, wait_status,
+)
+
+START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+
+
+async def test_ten_consecutive_failures_freeze_and_unfreeze_resumes(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=20)
+    config = FakeEspConfig(users={"broken": Knobs(fail_all=True)})
+    async with fake_esp(config) as (url, esp):
+        user = await make_user(pool, quota=15)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, api_user="broken")
+        await map_user(pool, user, [service])
+        await make_contacts(pool, user, 15)
+        campaign = await make_campaign(pool, user, planned=15)
+        engine, sink = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await wait_status(pool, campaign, "paused", "NO_AVAILABLE_SERVICE")
+            row = await pool.fetchrow("SELECT abnormal_frozen, abnormal_reason, consecutive_failures FROM services")
+            assert row["abnormal_frozen"] and row["consecutive_failures"] == 10
+            assert "10 consecutive failures" in row["abnormal_reason"]
+            assert await pool.fetchval("SELECT count(*) FROM service_status_log WHERE kind = 'frozen'") == 1
+            assert "service_frozen" in sink.kinds("alert")
+            failed = await pool.fetchval("SELECT failed_count FROM campaigns WHERE id = $1", campaign)
+            assert failed == 10 and esp.log.counts["failed"] == 10
+            # Fixed at the provider; an administrator lifts the freeze and the campaign resumes.
+            esp.config.users.clear()
+            await engine.unfreeze(service, None)
+            await wait_status(pool, campaign, "completed")
+        assert await pool.fetchval("SELECT count(*) FROM service_status_log WHERE kind = 'unfrozen'") == 1
+        row = await pool.fetchrow("SELECT sent_count, failed_count FROM campaigns WHERE id = $1", campaign)
+        assert (row["sent_count"], row["failed_count"]) == (5, 10)
+        # A failed send is not refunded.
+        assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 0
+        await check_invariants(pool, esp, settings)
+
+
+async def test_throttled_requests_go_back_to_pending_and_are_sent_later(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=50)
+    config = FakeEspConfig(default=Knobs(throttle_rate=0.3, retry_after=2.0), seed=7)
+    async with fake_esp(config) as (url, esp):
+        user = await make_user(pool, quota=30)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(2)]
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, 30)
+        campaign = await make_campaign(pool, user, planned=30)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await wait_status(pool, campaign, "completed")
+        throttled = esp.log.counts["throttled"]
+        assert throttled > 0
+        assert esp.log.counts["sent"] == 30
+        assert await pool.fetchval("SELECT count(*) FROM service_status_log WHERE kind = 'throttled'") == throttled
+        # Throttled requests do not count against the daily quota.
+        assert await pool.fetchval("SELECT sum(used_today) FROM services") == 30
+        assert await pool.fetchval("SELECT sent_count FROM campaigns") == 30
+        # No subtask was sent twice: each was requested until it got through, and once it did, never again.
+        delivered = [e.request_id for e in esp.log.entries() if e.outcome == "sent"]
+        assert len(delivered) == len(set(delivered)) == 30
+        await check_invariants(pool, None, settings)

@@ -1,0 +1,58 @@
+"""Fairness (invariant 6) with a fake clock stepped one interval at a time, so every tick is exact."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+from engine.clock import FakeClock
+from engine.events import EventWriter, MemorySink
+from engine.fanout import start_campaign
+from tests.engine_support import (
+    buffers_ready, check_invariants, eventually, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
+    new_engine, quiet, request_count, running, wait_status,
+)
+
+START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+
+
+async def test_three_users_on_two_shared_services_stay_within_one_round(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = FakeClock(START)
+    async with fake_esp() as (url, esp):
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=1)
+                    for _ in range(2)]
+        # Both services just sent: the first request of the run waits for the first step.
+        await pool.execute("UPDATE services SET last_request_at = $1", clock.now())
+        users, campaigns = [], []
+        writer = EventWriter(MemorySink())
+        for _ in range(3):
+            user = await make_user(pool, quota=12)
+            await map_user(pool, user, services)
+            await make_contacts(pool, user, 12)
+            campaign = await make_campaign(pool, user, planned=12)
+            assert (await start_campaign(pool, writer, campaign, clock.now())).status == "running"
+            users.append(user)
+            campaigns.append(campaign)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await buffers_ready(engine, campaigns)
+            sent: Counter = Counter()
+            for tick in range(18):
+                clock.advance(1)
+                await eventually(lambda: _count_is(pool, 2 * (tick + 1)), what="one request per service")
+                await quiet(pool, engine)
+                assert await request_count(pool) == 2 * (tick + 1), "each service sends once per interval"
+                rows = await pool.fetch("SELECT c.user_id FROM subtasks s JOIN campaigns c ON c.id = s.campaign_id "
+                                        "WHERE s.attempted_at = $1", clock.now())
+                sent.update(r["user_id"] for r in rows)
+                counts = [sent[u] for u in users]
+                assert max(counts) - min(counts) <= 1, f"tick {tick}: {counts}"
+            for c in campaigns:
+                await wait_status(pool, c, "completed")
+        await check_invariants(pool, esp, settings)
+    assert [sent[u] for u in users] == [12, 12, 12]
+
+
+async def _count_is(pool, n: int) -> bool:
+    return await request_count(pool) >= n

@@ -8,7 +8,6 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from edm.control_channel import announce
 from edm.runtime import open_deps, resolve_urls
 from engine.clock import SystemClock
 from engine.config import Settings
@@ -68,7 +67,7 @@ async def _set(settings: Settings, name: str, hhmm: str) -> int:
             await conn.execute(Q["quota_tool.log"], row["id"], "updated",
                                f"reset time {format_hhmm(row['reset_time'])} -> {hhmm} (edm quota set)",
                                {"reset_time": hhmm, "previous": format_hhmm(row["reset_time"])}, None)
-        await announce(d.redis, "service_changed", service_id=str(row["id"]))
+        await _tell_engine(d.pool, row["id"])
     print(f"{name}: resets daily at {hhmm} {settings.business_tz}; next reset "
           f"{_local(next_reset(reset, settings.tz, now), settings)}")
     return 0
@@ -82,10 +81,17 @@ async def _reset_now(settings: Settings, name: str) -> int:
         if row is None:
             print(f"error: no service named {name!r}", file=sys.stderr)
             return 1
-        await reset_service_now(d.pool, row["id"], SystemClock().now(), operator_id=None, note="edm quota reset-now")
-        await announce(d.redis, "service_changed", service_id=str(row["id"]))
+        await reset_service_now(d.pool, row["id"], SystemClock().now(), note="edm quota reset-now")
+        await _tell_engine(d.pool, row["id"])
     print(f"{name}: quota reset now")
     return 0
+
+
+async def _tell_engine(pool: Any, service_id: Any) -> None:
+    """A running engine reloads the service from the database (harmless when none runs)."""
+    from engine.engine import CHANNEL
+
+    await pool.execute(Q["engine.notify"], CHANNEL, f"service:{service_id}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

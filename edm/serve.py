@@ -52,10 +52,20 @@ async def until_signalled() -> None:
 def run_serve(settings: Settings, then: Callable[[Deps], Awaitable[None]] | None = None) -> int:
     urls = resolve_urls(settings)
 
-    async def main() -> None:
+    async def main() -> int:
         async with running_product(settings, urls) as d:
             print(f"EDM control API on http://{settings.host}:{settings.port}/api/v1  (Ctrl-C stops)", flush=True)
-            await (then(d) if then else until_signalled())
+            work = asyncio.create_task(then(d) if then else until_signalled(), name="foreground")
+            # Shielded: stopping to wait must not cancel the engine itself (stop() does that).
+            engine = asyncio.ensure_future(asyncio.shield(d.engine.wait()))
+            done, _ = await asyncio.wait({work, engine}, return_when=asyncio.FIRST_COMPLETED)
+            if engine in done:
+                # The engine stopped by itself: say so loudly and stop the whole process.
+                work.cancel()
+                log.critical("engine_stopped error=%r", engine.exception())
+                return 1
+            engine.cancel()
+            work.result()
+            return 0
 
-    uvloop.run(main())
-    return 0
+    return uvloop.run(main())

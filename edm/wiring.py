@@ -1,14 +1,37 @@
-"""Puts the engine into the running process (the composition root's engine half)."""
+"""Puts the engine, its event publisher and its metrics into the running process."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import AsyncIterator
 
 from api.deps import Deps
+from engine.engine import Engine
+from engine.event_stream import RedisStreamPublisher
+from engine.metrics import EngineMetrics
+from engine.providers import ProviderFactory
+
+log = logging.getLogger("edm.wiring")
 
 
 @contextlib.asynccontextmanager
-async def running_engine(d: Deps) -> AsyncIterator[None]:
-    # The dispatch engine is wired here once it exists; until then the API runs alone.
-    yield
+async def running_engine(d: Deps) -> AsyncIterator[Engine]:
+    """Start the event publisher and the engine (leader, or standby behind another process)."""
+    metrics = EngineMetrics()
+    publisher = RedisStreamPublisher(d.redis, clock=d.clock)
+    metrics.watch_event_stream(publisher)
+    d.extras["events"] = publisher
+    d.extras["metrics"] = metrics
+    publisher.start()
+    providers = ProviderFactory()
+    engine = Engine(d.settings, d.pool, d.clock, providers, d.box, publisher, metrics=metrics)
+    d.engine = engine
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        d.engine = None
+        await engine.stop()
+        await providers.close()
+        await publisher.stop(timeout=5)

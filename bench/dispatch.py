@@ -1,0 +1,193 @@
+"""Dispatch: subtasks settled per second by the engine, beside a bare asyncpg claim-and-settle
+loop on the same database in the same run; optionally through HTTP to a fake ESP process.
+
+    .venv/bin/python bench/dispatch.py [--services 5000] [--subtasks 100000] [--users 10] [--http]
+
+The engine runs with every service at a 1 s interval and an in-process provider that answers
+`sent` at once (the null provider), so the figure is the engine's own ceiling: claiming,
+routing, fairness, the `sending` write before each request and the batched settlement. The bare
+loop does only the database part (claim with SKIP LOCKED, mark sending, mark sent) as fast as it
+can, which is the limit the engine can approach. With --http the provider is the real EngageLab
+adapter talking to `edm fake-esp` in a separate process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from support import ROOT, fresh_database
+
+from edm.embedded import free_port
+from engine import db, quota_ledger
+from engine.clock import SystemClock
+from engine.config import Settings
+from engine.engine import Engine, EngineOptions
+from engine.events import LogSink
+from engine.providers.factory import ProviderFactory
+from engine.providers.null import NullProvider
+from engine.quota_day import parse_hhmm, quota_day_start
+from engine.secret_box import SecretBox
+
+
+class NullProviders:
+    """Every service sends through one in-process provider that answers `sent` at once."""
+
+    def __init__(self) -> None:
+        self.provider = NullProvider()
+
+    def build(self, kind: str, credentials: Mapping[str, Any], base_url: str | None = None) -> NullProvider:
+        return self.provider
+
+    async def close(self) -> None:
+        pass
+
+
+async def seed(pool: Any, box: SecretBox, settings: Settings, services: int, subtasks: int, users: int,
+               base_url: str) -> list[uuid.UUID]:
+    now = datetime.now(timezone.utc)
+    reset = parse_hhmm("02:00")
+    start = quota_day_start(reset, settings.tz, now)
+    sealed = box.seal({"api_user": "bench", "api_key": "bench-key-0123456789"})
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO services (name, provider, domain, credentials, base_url, daily_quota, reset_time,
+                                     send_interval, remaining_today, quota_day_start)
+               SELECT 'svc-' || g, 'engagelab', 'mail.example.test', $1, $2, 10000000, $3, 1, 10000000, $4
+               FROM generate_series(1, $5) g""", sealed, base_url, reset, start, services)
+        campaigns = []
+        per_user = subtasks // users
+        for u in range(users):
+            user_id = await conn.fetchval("INSERT INTO users (username, email, password_hash, role) "
+                                          "VALUES ($1, $1 || '@example.test', 'x', 'user') RETURNING id", f"user{u}")
+            async with conn.transaction():
+                await quota_ledger.apply(conn, user_id, per_user, "adjust", reason="bench")
+            await conn.execute("INSERT INTO user_service_maps (user_id) VALUES ($1)", user_id)
+            await conn.execute("INSERT INTO user_service_map_items (user_id, service_id) SELECT $1, id FROM services",
+                               user_id)
+            await conn.execute("INSERT INTO contacts (user_id, email, name) SELECT $1, 'r' || g || '@u' || $2 || '.test', "
+                               "'R' || g FROM generate_series(1, $3) g", user_id, str(u), per_user)
+            sender_id = await conn.fetchval("INSERT INTO senders (user_id, name) VALUES ($1, $2) RETURNING id",
+                                            user_id, f"news{u}")
+            template_id = await conn.fetchval("INSERT INTO templates (user_id, name, subject, html_body, text_body) "
+                                              "VALUES ($1, 't', 'Hi {{ name }}', '<p>Hi {{ name }}</p>', 'Hi') "
+                                              "RETURNING id", user_id)
+            async with conn.transaction():
+                campaign_id = await conn.fetchval(
+                    "INSERT INTO campaigns (user_id, name, sender_id, sender_name, reserved, planned, scheduled_at) "
+                    "VALUES ($1, 'bench', $2, $3, $4::bigint, $4::int, $5) RETURNING id",
+                    user_id, sender_id, f"news{u}", per_user, datetime(2100, 1, 1, tzinfo=timezone.utc))
+                await conn.execute("INSERT INTO campaign_templates VALUES ($1, 0, $2)", campaign_id, template_id)
+                await quota_ledger.apply(conn, user_id, -per_user, "reserve", campaign_id=campaign_id, reason="bench")
+            campaigns.append(campaign_id)
+        await conn.execute("ANALYZE")
+    return campaigns
+
+
+async def run_engine(url: str, settings: Settings, box: SecretBox, providers: Any, campaigns: list[uuid.UUID],
+                     total: int) -> float:
+    pool = await db.create_pool(url, size=8)
+    engine = Engine(settings, pool, SystemClock(), providers, box, LogSink(),
+                    EngineOptions(claim_batch=1000, settle_batch=2000))
+    await engine.start()
+    await engine.wait_leader(30)
+    # Make the campaigns due now: the fan-out is measured by bench/fanout.py, not here.
+    await pool.execute("UPDATE campaigns SET scheduled_at = now() WHERE id = ANY($1)", campaigns)
+    await engine.campaign_saved(campaigns[0])
+    started = None
+    while True:
+        settled = await pool.fetchval("SELECT count(*) FROM subtasks WHERE status IN ('sent', 'failed')")
+        if started is None and settled:
+            started = time.perf_counter()
+        if settled >= total:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    first, last = await pool.fetchrow("SELECT min(attempted_at), max(settled_at) FROM subtasks")
+    await engine.stop()
+    await pool.close()
+    return total / max((last - first).total_seconds(), elapsed, 1e-9)
+
+
+async def run_bare_loop(url: str, total: int) -> float:
+    """Claim 1000 with SKIP LOCKED from the last key, mark sending, mark sent: nothing else."""
+    conn = await db.connect(url)
+    campaign_id = await conn.fetchval(
+        "INSERT INTO campaigns (user_id, name, sender_name) SELECT id, 'bare', 'x' FROM users LIMIT 1 RETURNING id")
+    template_id = await conn.fetchval("SELECT id FROM templates LIMIT 1")
+    await conn.execute("INSERT INTO subtasks (campaign_id, seq, email, template_id) "
+                       "SELECT $1, g, 'b' || g || '@x.test', $2 FROM generate_series(1, $3) g",
+                       campaign_id, template_id, total)
+    service_id = await conn.fetchval("SELECT id FROM services LIMIT 1")
+    await conn.execute("ANALYZE subtasks")
+    last, done = 0, 0
+    t = time.perf_counter()
+    while done < total:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, seq FROM subtasks WHERE campaign_id = $1 AND status = 'pending' AND seq > $2 "
+                "ORDER BY seq LIMIT 1000 FOR UPDATE SKIP LOCKED", campaign_id, last)
+            ids = [r["id"] for r in rows]
+            last = rows[-1]["seq"]
+            await conn.execute("UPDATE subtasks SET status = 'sending', service_id = $2, from_address = 'x@y', "
+                               "attempted_at = now() WHERE id = ANY($1)", ids, service_id)
+        await conn.execute("UPDATE subtasks SET status = 'sent', settled_at = now(), message_id = 'm' "
+                           "WHERE id = ANY($1)", ids)
+        done += len(ids)
+    rate = total / (time.perf_counter() - t)
+    await conn.close()
+    return rate
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = Settings.from_env({}, data_dir=str(ROOT / ".edm" / "bench"))
+    box = SecretBox.from_settings("", settings.data_path)
+    esp = None
+    base_url = "http://127.0.0.1:9"
+    if args.http:
+        port = free_port()
+        esp = subprocess.Popen([sys.executable, "-m", "engine.fake_esp", "--port", str(port)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base_url = f"http://127.0.0.1:{port}"
+        await asyncio.sleep(1.5)
+    try:
+        async with fresh_database() as url:
+            pool = await db.create_pool(url, size=2)
+            campaigns = await seed(pool, box, settings, args.services, args.subtasks, args.users, base_url)
+            await pool.close()
+            providers = ProviderFactory() if args.http else NullProviders()
+            engine_rate = await run_engine(url, settings, box, providers, campaigns, args.subtasks)
+            if args.http:
+                await providers.close()
+        async with fresh_database() as url:
+            pool = await db.create_pool(url, size=2)
+            await seed(pool, box, settings, 1, 10, 1, base_url)
+            await pool.close()
+            bare_rate = await run_bare_loop(url, args.subtasks)
+    finally:
+        if esp is not None:
+            esp.send_signal(signal.SIGTERM)
+            esp.wait(10)
+    what = "HTTP to the fake ESP (separate process)" if args.http else "null provider (in process)"
+    print(f"engine  : {engine_rate:,.0f} subtasks/s settled; {args.services:,} services at 1 s, "
+          f"{args.users} users, {args.subtasks:,} subtasks, {what}")
+    print(f"bare    : {bare_rate:,.0f} subtasks/s (claim 1000 SKIP LOCKED, mark sending, mark sent; one connection)")
+    print(f"ratio   : engine at {100 * engine_rate / bare_rate:.0f} % of the bare loop; "
+          f"ceiling set by the services: {args.services:,}/s")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--services", type=int, default=5000)
+    p.add_argument("--subtasks", type=int, default=100_000)
+    p.add_argument("--users", type=int, default=10)
+    p.add_argument("--http", action="store_true")
+    asyncio.run(main(p.parse_args()))

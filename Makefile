@@ -30,7 +30,7 @@ bench-fanout: $(STAMP)
 	$(BIN)/python bench/fanout.py
 
 bench-dispatch: $(STAMP)
-	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/dispatch.py --services 5000 --subtasks 100000
 
 loadtest: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[load]'

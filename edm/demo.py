@@ -133,7 +133,15 @@ async def run_dashboard(api: str, username: str, password: str) -> None:
 
 
 def run_demo(settings: Settings, *, open_dashboard: bool = True) -> int:
+    from edm.logging_setup import setup_logging
     from edm.serve import run_serve, until_signalled
+
+    if open_dashboard:
+        # The terminal belongs to the dashboard: the server's log lines go to a file instead.
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        log_file = settings.data_path / "edm.log"
+        setup_logging(settings.log_level, log_file)
+        print(f"server log: {log_file}", flush=True)
 
     esp_port = settings.port + 1
     esp_base = f"http://127.0.0.1:{esp_port}"

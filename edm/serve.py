@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Callable, Coroutine
 
 import uvloop
 from aiohttp import web
@@ -49,13 +49,13 @@ async def until_signalled() -> None:
     await stop.wait()
 
 
-def run_serve(settings: Settings, then: Callable[[Deps], Awaitable[None]] | None = None) -> int:
+def run_serve(settings: Settings, then: Callable[[Deps], Coroutine[Any, Any, None]] | None = None) -> int:
     urls = resolve_urls(settings)
 
     async def main() -> int:
         async with running_product(settings, urls) as d:
             print(f"EDM control API on http://{settings.host}:{settings.port}/api/v1  (Ctrl-C stops)", flush=True)
-            work = asyncio.create_task(then(d) if then else until_signalled(), name="foreground")
+            work: asyncio.Task[None] = asyncio.create_task(then(d) if then else until_signalled(), name="foreground")
             # Shielded: stopping to wait must not cancel the engine itself (stop() does that).
             engine = asyncio.ensure_future(asyncio.shield(d.engine.wait()))
             done, _ = await asyncio.wait({work, engine}, return_when=asyncio.FIRST_COMPLETED)

@@ -22,8 +22,9 @@ class LoginThrottle:
     async def failed(self, username: str, address: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             for key in self._keys(username, address):
+                # The window starts at the first failure (SET NX, not EXPIRE NX: Redis 6 has none).
+                pipe.set(key, 0, ex=self._window, nx=True)
                 pipe.incr(key)
-                pipe.expire(key, self._window, nx=True)
             await pipe.execute()
 
     async def succeeded(self, username: str) -> None:

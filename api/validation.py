@@ -12,16 +12,24 @@ from engine.errors import ValidationError
 
 T = TypeVar("T")
 
-_PATH = re.compile(r"at `\$(.*?)`")
+# msgspec ends a message with where it happened: "- at `$.a[0].b`", or for a bad object key
+# "- at `key` in `$.a`". Paths hold only our field names, indexes and `[...]` (any dict value):
+# never the caller's text, so a path cannot be forged by a key.
+_PATH = re.compile(r"(?: - )?at (`key` in )?`\$([^`]*)`$")
 _UNKNOWN = re.compile(r"unknown field `([^`]+)`")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 def field_of(exc: msgspec.ValidationError | msgspec.DecodeError) -> str | None:
-    """The dotted field a msgspec error points at (`body`, `templates[0]`, `name`)."""
+    """The dotted field a msgspec error points at (`templates[0]`, `items[2].name`, `fields[...]`).
+
+    A bad object key names the object (`fields`): msgspec does not repeat the caller's key.
+    """
     text = str(exc)
     at = _PATH.search(text)
-    path = at.group(1).lstrip(".") if at else ""
+    path = at.group(2).lstrip(".") if at else ""
+    if at is not None and at.group(1):
+        return path or None
     for pattern in (_UNKNOWN, _MISSING):
         m = pattern.search(text)
         if m:
@@ -30,7 +38,11 @@ def field_of(exc: msgspec.ValidationError | msgspec.DecodeError) -> str | None:
 
 
 def _clean(text: str) -> str:
-    return _PATH.sub("", text).rstrip(" -")
+    """The message without its location, which the caller names as the field."""
+    at = _PATH.search(text)
+    if at is None:
+        return text
+    return text[:at.start()].rstrip(" -") + (" (an object key)" if at.group(1) else "")
 
 
 def decode_body(raw: bytes, kind: type[T]) -> T:

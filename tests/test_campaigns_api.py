@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -232,6 +232,10 @@ class FakeEngine:
     def __init__(self) -> None:
         self.cancelled: list[tuple[uuid.UUID, uuid.UUID]] = []
         self.quota_changes: list[uuid.UUID] = []
+        self.saved: list[uuid.UUID] = []
+
+    async def campaign_saved(self, campaign_id: uuid.UUID) -> None:
+        self.saved.append(campaign_id)
 
     async def cancel_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID) -> None:
         self.cancelled.append((campaign_id, by_user_id))
@@ -256,6 +260,68 @@ async def test_running_campaign_cancel_goes_to_the_engine(admin: Api, deps) -> N
         assert len(engine.cancelled) == 1 and engine.quota_changes == [uid(user["id"])] * 2
     finally:
         deps.engine = None
+
+
+async def test_save_and_edit_tell_the_engine_only_when_they_succeed(admin: Api, deps) -> None:
+    user, api, s, t = await _setup(admin, deps, quota_units=10, contacts=2)
+    deps.engine = engine = FakeEngine()
+    try:
+        await api.err("POST", "/campaigns", 400, "VALIDATION_ERROR", field="name", json=_body(s, t, name=""))
+        await api.err("POST", "/campaigns", 404, "NOT_FOUND", field="sender_id", json=_body(str(uuid.uuid4()), t))
+        assert engine.saved == []
+        c = await api.ok("POST", "/campaigns", json=_body(s, t))
+        assert engine.saved == [uid(c["id"])]
+        await api.err("PATCH", f"/campaigns/{c['id']}", 400, "VALIDATION_ERROR", field="name", json={"name": None})
+        await make_contacts(deps.pool, user["id"], [f"x{i}@example.com" for i in range(20)])
+        await api.err("PATCH", f"/campaigns/{c['id']}", 409, "QUOTA_INSUFFICIENT", json={"name": "bigger"})
+        assert engine.saved == [uid(c["id"])]
+        await deps.pool.execute("DELETE FROM contacts WHERE email LIKE 'x%'")
+        await api.ok("PATCH", f"/campaigns/{c['id']}", json={"scheduled_at": None})
+        assert engine.saved == [uid(c["id"])] * 2
+        # Cancelling is not a save: the engine hears about the refund only.
+        await api.ok("POST", f"/campaigns/{c['id']}/cancel")
+        assert engine.saved == [uid(c["id"])] * 2 and engine.quota_changes[-1] == uid(user["id"])
+    finally:
+        deps.engine = None
+
+
+async def test_detail_embeds_live_progress(admin: Api, deps, clock) -> None:
+    user, api, s, t = await _setup(admin, deps, quota_units=10, contacts=4)
+    c = await api.ok("POST", "/campaigns", json=_body(s, t))
+    before_start = {"id": c["id"], "status": "pending", "pause_reason": None, "pause_message": None,
+                    "failure_reason": None, "total": 0, "pending": 0, "sending": 0, "sent": 0, "failed": 0,
+                    "cancelled": 0, "percent": 0.0, "rate_per_minute": 0.0, "eta_seconds": None,
+                    "started_at": None, "finished_at": None}
+    assert c["progress"] == before_start
+    assert (await api.ok("GET", f"/campaigns/{c['id']}"))["progress"] == before_start
+    # As if the engine had fanned it out: one sent in the last minute, one failed before it, two left.
+    cid, now = uid(c["id"]), clock.now()
+    await deps.pool.execute(
+        "UPDATE campaigns SET status = 'paused', pause_reason = 'NO_USER_QUOTA', total = 4, started_at = $2 "
+        "WHERE id = $1", cid, now - timedelta(minutes=5))
+    await deps.pool.execute(
+        "INSERT INTO subtasks (campaign_id, seq, email, template_id, status, settled_at) "
+        "SELECT $1, n, 'r' || n || '@example.com', $2, (ARRAY['sent', 'failed', 'pending', 'pending'])[n],"
+        "       (ARRAY[$3, $4, NULL, NULL]::timestamptz[])[n] FROM generate_series(1, 4) AS n",
+        cid, uid(t), now - timedelta(seconds=10), now - timedelta(minutes=2))
+    paused = (await api.ok("GET", f"/campaigns/{c['id']}"))["progress"]
+    assert (paused["status"], paused["pause_reason"], paused["pause_message"]) == (
+        "paused", "NO_USER_QUOTA", "当前没有发信额度")
+    assert (paused["total"], paused["pending"], paused["sent"], paused["failed"]) == (4, 2, 1, 1)
+    assert (paused["percent"], paused["rate_per_minute"], paused["eta_seconds"]) == (50.0, 1.0, None)
+    await deps.pool.execute("UPDATE campaigns SET status = 'running', pause_reason = NULL WHERE id = $1", cid)
+    running = await api.ok("GET", f"/campaigns/{c['id']}")
+    # Two left at one a minute.
+    assert running["status"] == running["progress"]["status"] == "running"
+    assert running["progress"]["eta_seconds"] == 120.0 and running["progress"]["pause_message"] is None
+    # The same numbers as the progress route, and the OpenAPI document says so.
+    assert running["progress"] == await api.ok("GET", f"/campaigns/{c['id']}/progress")
+    resp = await api.client.get("/api/v1/openapi.json")
+    doc = await resp.json()
+    detail = doc["paths"]["/api/v1/campaigns/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    ref = detail["schema"]["properties"]["data"]["$ref"].rsplit("/", 1)[-1]
+    schema = doc["components"]["schemas"][ref]
+    assert "progress" in schema["required"] and schema["properties"]["progress"]["$ref"].endswith("/Progress")
 
 
 async def test_other_users_campaign_is_404_and_admin_reaches_it(admin: Api, deps) -> None:

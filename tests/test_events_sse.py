@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 from typing import AsyncIterator
 
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from api.views.events import STREAMS_KEY, close_streams
+from api.views.events import BLOCK_MS, STREAMS_KEY, close_streams, stream_reader
 from engine.event_stream import STREAM, RedisStreamPublisher
 from engine.events import EngineEvent
 from tests.conftest import Api
@@ -114,6 +116,35 @@ async def test_idle_stream_sends_pings(admin: Api, publisher: RedisStreamPublish
     block = await stream.block()
     assert block == {"comment": "ping"}
     stream.response.close()
+
+
+async def test_idle_stream_outlasts_its_block_without_redis_errors(admin: Api, publisher: RedisStreamPublisher,
+                                                                   deps, redis_url: str, caplog) -> None:
+    # A shared client whose socket timeout is shorter than the stream's BLOCK, as redis-py's
+    # default (5 s) is to BLOCK_MS: the reader must not inherit it as is.
+    shared, deps.redis = deps.redis, aioredis.from_url(redis_url, socket_timeout=0.5)
+    deps.extras["sse_ping_seconds"] = 1.0
+    try:
+        with caplog.at_level(logging.WARNING, logger="edm.api.events"):
+            stream = await open_stream(admin)
+            blocks = [await stream.block() for _ in range(2)]  # each ping follows one idle block
+            stream.response.close()
+    finally:
+        await deps.redis.aclose()
+        deps.redis = shared
+    assert blocks == [{"comment": "ping"}] * 2
+    assert [r.getMessage() for r in caplog.records if r.name == "edm.api.events"] == []
+
+
+async def test_stream_reader_timeout_outlasts_the_block() -> None:
+    for shared, reply in [(aioredis.from_url("redis://127.0.0.1:1"), 5.0),
+                          (aioredis.from_url("redis://127.0.0.1:1", socket_timeout=2), 2.0)]:
+        reader = stream_reader(shared, BLOCK_MS)
+        connection = reader.connection_pool.make_connection()
+        assert connection.socket_timeout == BLOCK_MS / 1000 + reply
+        assert reader.connection_pool.max_connections == 1
+        await reader.aclose(close_connection_pool=True)
+        await shared.aclose()
 
 
 async def test_stream_ends_when_the_token_is_revoked(admin: Api, publisher: RedisStreamPublisher, deps) -> None:

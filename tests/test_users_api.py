@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from tests.conftest import Api
 
 
@@ -88,3 +90,34 @@ async def test_user_validation(admin: Api, deps) -> None:
     await admin.err("GET", "/users?limit=0", 400, "VALIDATION_ERROR", field="limit")
     await admin.err("GET", "/users?limit=abc", 400, "VALIDATION_ERROR", field="limit")
     assert await deps.pool.fetchval("SELECT count(*) FROM users") == before
+
+
+async def test_admin_cannot_disable_their_own_account(admin: Api, deps) -> None:
+    me = await admin.ok("GET", "/me")
+    path = f"/users/{me['id']}"
+    row = "SELECT email, enabled, token_version, updated_at FROM users WHERE id = $1"
+    before = await deps.pool.fetchrow(row, uuid.UUID(me["id"]))
+    err = await admin.err("PATCH", path, 409, "INVALID_STATE", field="enabled", json={"enabled": False})
+    assert "own" in err["message"]
+    # Nothing of a refused update is written, other members included.
+    await admin.err("PATCH", path, 409, "INVALID_STATE", field="enabled",
+                    json={"enabled": False, "email": "elsewhere@example.com", "password": "new-password-1"})
+    assert await deps.pool.fetchrow(row, uuid.UUID(me["id"])) == before
+    await admin.ok("GET", "/me")  # the token still works
+    assert (await admin.ok("PATCH", path, json={"enabled": True, "email": "root2@example.com"}))["enabled"] is True
+    # Another administrator may disable this one.
+    _, other_admin = await admin.new_user("second-admin", role="admin")
+    assert (await other_admin.ok("PATCH", path, json={"enabled": False}))["enabled"] is False
+    await admin.err("GET", "/me", 401, "UNAUTHORIZED")
+
+
+async def test_emails_with_control_characters_are_refused(admin: Api, deps) -> None:
+    user, _ = await admin.new_user("frank")
+    before = await deps.pool.fetchval("SELECT count(*) FROM users")
+    for email in ("a\x00b@example.com", "ab@exa\x00mple.com", "a\x01b@example.com", "ab@example.com\n",
+                  "a" * 65 + "@example.com", "ab@" + "e" * 250 + ".com"):
+        await admin.err("POST", "/users", 400, "VALIDATION_ERROR", field="email",
+                        json={"username": "newbie", "email": email, "password": "password-123"})
+        await admin.err("PATCH", f"/users/{user['id']}", 400, "VALIDATION_ERROR", field="email", json={"email": email})
+    assert await deps.pool.fetchval("SELECT count(*) FROM users") == before
+    assert (await admin.ok("GET", f"/users/{user['id']}"))["email"] == "frank@example.com"

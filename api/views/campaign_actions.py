@@ -88,8 +88,8 @@ async def progress_of(call: Call, campaign_id: uuid.UUID) -> Progress:
     rate = r["recent"] * 60 / RATE_WINDOW
     left = r["pending"] + r["sending"]
     eta = None
-    if left == 0:
-        eta = 0.0
+    if left == 0 and total:
+        eta = 0.0  # a campaign with no subtasks yet (pending, or failed before its fan-out) has no ETA
     elif rate > 0 and r["status"] == "running":
         eta = left / rate * 60
     return Progress(

@@ -11,6 +11,7 @@ import msgspec
 from api.paging import Limit, Offset, PageQuery
 from api.router import router
 from api.routing import Call
+from api.views.campaign_actions import Progress, progress_of
 from engine import campaigns
 from engine.campaign_models import Campaign, CampaignDetail, CampaignEvent, CampaignStatus
 from engine.campaigns import Actor, Plan
@@ -45,6 +46,12 @@ class CampaignUpdate(msgspec.Struct, forbid_unknown_fields=True):
     scheduled_at: When | None | msgspec.UnsetType = msgspec.UNSET
 
 
+class CampaignView(CampaignDetail, kw_only=True):
+    """A campaign's detail with its live progress (counts, rate, ETA, pause reason and message)."""
+
+    progress: Progress
+
+
 class CampaignQuery(msgspec.Struct, forbid_unknown_fields=True):
     limit: Limit = 50
     offset: Offset = 0
@@ -63,14 +70,26 @@ async def _quota_changed(call: Call, user_id: uuid.UUID) -> None:
         await call.deps.engine.quota_changed(user_id)
 
 
+async def _saved(call: Call, campaign_id: uuid.UUID) -> None:
+    """Tell a running engine, so a due campaign starts now rather than at its next poll."""
+    if call.deps.engine is not None:
+        await call.deps.engine.campaign_saved(campaign_id)
+
+
+async def _view(call: Call, detail: CampaignDetail) -> CampaignView:
+    fields = msgspec.structs.asdict(detail)
+    return CampaignView(**fields, progress=await progress_of(call, detail.id))
+
+
 @router.route("POST", "/campaigns", summary="Save a pending campaign, reserving its planned recipients",
-              body=CampaignCreate, response=CampaignDetail, status=201, tag="campaigns")
-async def post_campaign(call: Call) -> CampaignDetail:
+              body=CampaignCreate, response=CampaignView, status=201, tag="campaigns")
+async def post_campaign(call: Call) -> CampaignView:
     b = call.body
     plan = Plan(b.name, b.sender_id, b.template_ids, b.include_tags, b.exclude_tags, b.scheduled_at)
     detail = await campaigns.create(call.deps.pool, call.deps.clock, call.me.id, plan)
     await _quota_changed(call, call.me.id)
-    return detail
+    await _saved(call, detail.id)
+    return await _view(call, detail)
 
 
 @router.route("GET", "/campaigns", summary="List campaigns, newest first (own; all with ?all=true for admins)",
@@ -83,26 +102,29 @@ async def list_campaigns(call: Call) -> Page[Campaign]:
     return await campaigns.list_campaigns(call.deps.pool, owner, q.status, q.limit, q.offset)
 
 
-@router.route("GET", "/campaigns/{id}", summary="A campaign with its templates, tags, counters and reservation",
-              response=CampaignDetail, tag="campaigns")
-async def get_campaign(call: Call) -> CampaignDetail:
-    return await campaigns.get(call.deps.pool, _actor(call), call.id())
+@router.route("GET", "/campaigns/{id}",
+              summary="A campaign with its templates, tags, counters, reservation and live progress",
+              response=CampaignView, tag="campaigns")
+async def get_campaign(call: Call) -> CampaignView:
+    return await _view(call, await campaigns.get(call.deps.pool, _actor(call), call.id()))
 
 
 @router.route("PATCH", "/campaigns/{id}", summary="Edit a pending campaign (recounted, reservation moved)",
-              body=CampaignUpdate, response=CampaignDetail, tag="campaigns")
-async def patch_campaign(call: Call) -> CampaignDetail:
+              body=CampaignUpdate, response=CampaignView, tag="campaigns")
+async def patch_campaign(call: Call) -> CampaignView:
     changes = {k: v for k, v in msgspec.structs.asdict(call.body).items() if v is not msgspec.UNSET}
     detail, quota_delta = await campaigns.edit(call.deps.pool, call.deps.clock, _actor(call), call.id(), changes)
     if quota_delta:
         await _quota_changed(call, detail.user_id)
-    return detail
+    # The scheduled time may have moved to now: the engine need not wait for its poll.
+    await _saved(call, detail.id)
+    return await _view(call, detail)
 
 
 @router.route("POST", "/campaigns/{id}/cancel",
               summary="Cancel a campaign (pending: full refund; running/paused: the engine refunds the unsent)",
-              response=CampaignDetail, tag="campaigns")
-async def cancel_campaign(call: Call) -> CampaignDetail:
+              response=CampaignView, tag="campaigns")
+async def cancel_campaign(call: Call) -> CampaignView:
     campaign_id, actor = call.id(), _actor(call)
     outcome = await campaigns.cancel(call.deps.pool, actor, campaign_id)
     if outcome.needs_engine:
@@ -112,7 +134,7 @@ async def cancel_campaign(call: Call) -> CampaignDetail:
         await call.deps.engine.cancel_campaign(campaign_id, call.me.id)
     elif outcome.refunded:
         await _quota_changed(call, outcome.owner_id)
-    return await campaigns.get(call.deps.pool, actor, campaign_id)
+    return await _view(call, await campaigns.get(call.deps.pool, actor, campaign_id))
 
 
 @router.route("GET", "/campaigns/{id}/events", summary="A campaign's event log, newest first", query=PageQuery,

@@ -34,6 +34,9 @@ STREAM_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"
 _STREAM_ID = re.compile(STREAM_ID)
 PING_SECONDS = 15.0
 BLOCK_MS = 5000  # longest XREAD wait: also how soon a vanished client is noticed
+# What a stream reader allows Redis for a reply on top of the BLOCK, unless the shared client
+# sets its own socket_timeout.
+REPLY_SECONDS = 5.0
 BATCH = 200
 OWNER_CACHE = 10_000
 # deps.extras key of the set of open streams, ended by `close_streams` on shutdown.
@@ -67,31 +70,44 @@ async def events(call: Call) -> web.StreamResponse:
     if start and not _STREAM_ID.match(start):
         raise ValidationError("Last-Event-ID must be a stream id like 1700000000000-0", field="Last-Event-ID")
     prefixes = tuple(p.strip() for p in (call.query.kinds or "").split(",") if p.strip())
-    # Its own connection, outside the shared pool: a blocking XREAD occupies it for up to
-    # BLOCK_MS, and a read cut short by a vanished client must never hand it to anyone else.
-    shared = d.redis.connection_pool
-    reader = aioredis.Redis(connection_pool=aioredis.ConnectionPool(
-        connection_class=shared.connection_class, max_connections=1, **shared.connection_kwargs))
+    ping_seconds = float(d.extras.get("sse_ping_seconds", PING_SECONDS))
+    block_ms = int(min(BLOCK_MS, ping_seconds * 1000))
+    reader = stream_reader(d.redis, block_ms)
     try:
         try:
             cursor = start or await last_id(reader)
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable("the event stream is unavailable") from exc
-        stream = _Stream(request, d, reader, me, token, cursor, prefixes)
+        stream = _Stream(request, d, reader, me, token, cursor, prefixes, ping_seconds, block_ms)
         return await stream.serve()
     finally:
         await reader.aclose(close_connection_pool=True)
+
+
+def stream_reader(shared: aioredis.Redis, block_ms: int) -> aioredis.Redis:
+    """A one-connection client for one stream's blocking XREADs, set up like the shared client.
+
+    Its own connection, outside the shared pool: a blocking XREAD occupies it for up to
+    `block_ms`, and a read cut short by a vanished client must never hand it to anyone else.
+    Its socket timeout must outlast the BLOCK: copied as is (redis-py's default is 5 s, equal to
+    BLOCK_MS), every idle XREAD timed out just before Redis answered it with "nothing new".
+    """
+    pool = shared.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    reply = kwargs.get("socket_timeout") or REPLY_SECONDS
+    kwargs["socket_timeout"] = block_ms / 1000 + reply
+    return aioredis.Redis(connection_pool=aioredis.ConnectionPool(
+        connection_class=pool.connection_class, max_connections=1, **kwargs))
 
 
 class _Stream:
     """One client's stream: XREAD, filter, write, ping, until the client or the server leaves."""
 
     def __init__(self, request: web.Request, d: Deps, reader: aioredis.Redis, me: CurrentUser, token: str | None,
-                 cursor: str, prefixes: tuple[str, ...]):
+                 cursor: str, prefixes: tuple[str, ...], ping_seconds: float, block_ms: int):
         self.request, self.d, self.reader, self.me, self.token = request, d, reader, me, token
         self.cursor, self.prefixes = cursor, prefixes
-        self.ping_seconds = float(d.extras.get("sse_ping_seconds", PING_SECONDS))
-        self.block_ms = int(min(BLOCK_MS, self.ping_seconds * 1000))
+        self.ping_seconds, self.block_ms = ping_seconds, block_ms
         self.owners: dict[str, str] = {}
         self.closing = asyncio.Event()
         self.response = web.StreamResponse(headers={

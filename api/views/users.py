@@ -12,12 +12,14 @@ from api.router import router
 from api.routing import Call
 from engine import quota_ledger
 from engine.accounts import create_user
-from engine.errors import NotFound
+from engine.contact_models import EMAIL_PATTERN, MAX_EMAIL
+from engine.errors import InvalidState, NotFound
 from engine.models import Page, QuotaEntry, User, page_of, row_struct
 from engine.queries import Q
 
 Username = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{3,64}$(?!\n)")]
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$(?!\n)", max_length=254)]
+# The contacts' rule: no whitespace or control characters (PostgreSQL text cannot hold NUL).
+Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
 
 
@@ -72,9 +74,13 @@ async def get_user(call: Call) -> User:
 @router.route("PATCH", "/users/{id}", summary="Update a user (email, role, enabled, password reset)",
               access="admin", body=UserUpdate, response=User, tag="users")
 async def update_user(call: Call) -> User:
-    d, body = call.deps, call.body
+    d, body, user_id = call.deps, call.body, call.id()
+    if body.enabled is False and user_id == call.me.id:
+        # Disabling ends every token at once: the caller would lock themselves out, perhaps as
+        # the last administrator, with nobody left to enable the account again.
+        raise InvalidState("administrators cannot disable their own account", field="enabled")
     password_hash = d.passwords.hash(body.password) if body.password is not None else None
-    row = await d.pool.fetchrow(Q["users.update"], call.id(), body.email, body.role, body.enabled, password_hash)
+    row = await d.pool.fetchrow(Q["users.update"], user_id, body.email, body.role, body.enabled, password_hash)
     if row is None:
         raise NotFound("user not found", field="id")
     return row_struct(User, row)

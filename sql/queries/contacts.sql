@@ -105,7 +105,8 @@ WITH src AS (
         updated_at = now()
     -- Scalar values only, so containment is exactly "merging changes nothing".
     WHERE (EXCLUDED.name <> '' AND EXCLUDED.name <> c.name) OR NOT c.fields @> EXCLUDED.fields
-    RETURNING old.id IS NULL AS inserted
+    -- xmax = 0 only on a freshly inserted row version (PostgreSQL 15 has no RETURNING old.*).
+    RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM src) AS matched,
        count(*) FILTER (WHERE inserted) AS imported,

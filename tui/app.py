@@ -9,6 +9,7 @@ from typing import Callable
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from tui.client import ApiClient, ApiError, CampaignVerb, ServiceVerb, Unreachable
@@ -175,8 +176,14 @@ class Dashboard(App[None]):
 
     def apply(self, snapshot: Overview) -> None:
         """Render every panel from one snapshot (panels are pure functions of it)."""
-        if not self.services.is_attached:
+        if not self.services.is_attached or not self.is_running:
             return  # shutting down
+        try:
+            self._apply(snapshot)
+        except NoMatches:
+            return  # a panel's children are mounting or already gone: the next snapshot redraws
+
+    def _apply(self, snapshot: Overview) -> None:
         self.snapshot, self.received_at = snapshot, self.clock()
         compact = self.size.width < COMPACT_BELOW
         admin = bool(self.me and self.me.is_admin)

@@ -27,16 +27,16 @@ async def test_noisy_run_with_crashes_keeps_every_invariant(deps) -> None:
     noisy = FakeEspConfig(default=Knobs(error_rate=0.02, throttle_rate=0.05, retry_after=1.0), seed=11)
     async with fake_esp(noisy) as (url, esp):
         services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=i,
-                                       daily_quota=5000) for i in (1, 1, 2, 2, 3, 5)]
+                                       daily_quota=20000) for i in (1, 1, 2, 2, 3, 5)]
         campaigns, total = [], 0
         for k in range(3):
-            user = await make_user(pool, quota=3000)
+            user = await make_user(pool, quota=2000)
             await map_user(pool, user, services[k:k + 4])
-            await make_contacts(pool, user, 600)
-            campaigns.append(await make_campaign(pool, user, planned=600, templates=2))
-            total += 600
+            await make_contacts(pool, user, 2000)
+            campaigns.append(await make_campaign(pool, user, planned=2000, templates=2))
+            total += 2000
         rng = random.Random(5)
-        for _ in range(4):
+        for _ in range(8):
             engine, _ = new_engine(settings, pool, clock, deps.box)
             await engine.start()
             await engine.wait_leader(10)
@@ -57,3 +57,4 @@ async def test_noisy_run_with_crashes_keeps_every_invariant(deps) -> None:
     assert figures["requests"] > 0
     statuses = {r["status"] for r in await pool.fetch("SELECT status FROM campaigns WHERE id = ANY($1)", campaigns)}
     assert statuses == {"completed"}
+

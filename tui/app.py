@@ -224,8 +224,11 @@ class Dashboard(App[None]):
         self.events_state.update(text)
 
     def _tick(self) -> None:
-        if self.snapshot is not None and self.services.is_attached:
-            self.services.tick(self.clock() - self.received_at)
+        if self.snapshot is not None and self.services.is_attached and self.is_running:
+            try:
+                self.services.tick(self.clock() - self.received_at)
+            except NoMatches:
+                return  # the panel's table is mounting or already torn down
 
     def on_resize(self) -> None:
         if self.snapshot is not None:

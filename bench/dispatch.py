@@ -32,6 +32,7 @@ from engine.clock import SystemClock
 from engine.config import Settings
 from engine.engine import Engine, EngineOptions
 from engine.events import LogSink
+from engine.gc_policy import tune_for_dispatch
 from engine.providers.factory import ProviderFactory
 from engine.providers.null import NullProvider
 from engine.quota_day import parse_hhmm, quota_day_start
@@ -95,6 +96,7 @@ async def seed(pool: Any, box: SecretBox, settings: Settings, services: int, sub
 async def run_engine(url: str, settings: Settings, box: SecretBox, providers: Any, campaigns: list[uuid.UUID],
                      total: int) -> float:
     pool = await db.create_pool(url, size=8)
+    tune_for_dispatch()  # as edm serve does
     engine = Engine(settings, pool, SystemClock(), providers, box, LogSink(),
                     EngineOptions(claim_batch=1000, settle_batch=2000))
     await engine.start()

@@ -8,6 +8,7 @@ from typing import AsyncIterator
 
 from api.deps import Deps
 from engine.engine import Engine
+from engine.gc_policy import tune_for_dispatch
 from engine.event_stream import RedisStreamPublisher
 from engine.metrics import EngineMetrics
 from engine.providers import ProviderFactory
@@ -18,6 +19,7 @@ log = logging.getLogger("edm.wiring")
 @contextlib.asynccontextmanager
 async def running_engine(d: Deps) -> AsyncIterator[Engine]:
     """Start the event publisher and the engine (leader, or standby behind another process)."""
+    tune_for_dispatch()  # process-wide: the engine's hot state is large and long-lived
     metrics = EngineMetrics()
     publisher = RedisStreamPublisher(d.redis, clock=d.clock)
     metrics.watch_event_stream(publisher)

@@ -8,6 +8,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ from engine.waiting import wait_until
 log = logging.getLogger("edm.engine.dispatcher")
 
 FREEZE_AFTER = 10
+# Seconds between two updates of the queue-depth gauge (real time: it only paces a metric).
+DEPTH_EVERY = 1.0
 
 
 @dataclass(slots=True)
@@ -80,6 +83,7 @@ class Dispatcher:
         self.write_lock = write_lock
         self.requests = 0
         self._stopping = False
+        self._depth_at = -DEPTH_EVERY
 
     def stop(self) -> None:
         self._stopping = True
@@ -87,11 +91,13 @@ class Dispatcher:
 
     # -- timers -------------------------------------------------------------------------------
 
-    def schedule(self, s: ServiceState) -> None:
+    def schedule(self, s: ServiceState, now: datetime | None = None) -> None:
         """(Re)arm a service's timer at its ready time (or now, for an idle service woken by work)."""
+        if now is None:
+            now = self.clock.now()
         s.heap_gen += 1
         s.in_heap = True
-        heapq.heappush(self._heap, (max(s.ready_at(), self.clock.now()), next(self._order), s.id, s.heap_gen))
+        heapq.heappush(self._heap, (max(s.ready_at(), now), next(self._order), s.id, s.heap_gen))
         self._wake.set()
 
     def wake_service(self, s: ServiceState) -> None:
@@ -101,10 +107,16 @@ class Dispatcher:
     def wake_user(self, user_id: uuid.UUID) -> None:
         """The user may have new runnable work: queue it on its services and re-arm idle ones."""
         u = self.state.users.get(user_id)
-        if u is not None:
-            self.fair.offer(u)
-        for s in self.state.user_services(user_id):
-            self.wake_service(s)
+        if u is None:
+            return
+        self.fair.offer(u)
+        # One clock read for all: a user may be mapped to thousands of services.
+        now = self.clock.now()
+        services = self.state.services
+        for sid in u.services:
+            s = services.get(sid)
+            if s is not None and not s.in_heap and s.dispatchable:
+                self.schedule(s, now)
 
     def wake(self) -> None:
         self._wake.set()
@@ -128,9 +140,10 @@ class Dispatcher:
 
     def _collect(self, now: datetime) -> list[Bind]:
         binds: list[Bind] = []
-        while self._heap and self._heap[0][0] <= now:
-            due_at, _, sid, gen = heapq.heappop(self._heap)
-            s = self.state.services.get(sid)
+        heap, services = self._heap, self.state.services
+        while heap and heap[0][0] <= now:
+            due_at, _, sid, gen = heapq.heappop(heap)
+            s = services.get(sid)
             if s is None or gen != s.heap_gen:
                 continue  # a stale timer: the service was re-armed or removed
             s.in_heap = False
@@ -142,7 +155,7 @@ class Dispatcher:
                 self.reset_due()
                 continue
             if s.ready_at() > now:
-                self.schedule(s)  # a throttle extended the freeze after the timer was set
+                self.schedule(s, now)  # a throttle extended the freeze after the timer was set
                 continue
             b = self._pick(s, now)
             if b is None:
@@ -151,7 +164,7 @@ class Dispatcher:
             if self.metrics is not None:
                 self.metrics.lateness((now - due_at).total_seconds())
             if s.remaining_today > 0:
-                self.schedule(s)
+                self.schedule(s, now)
             else:
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
@@ -162,7 +175,10 @@ class Dispatcher:
         u = self.fair.pick(s.id)
         if u is None:
             return None
-        cid = pick_campaign(u.campaigns, st.runnable_campaigns(u.id), u.last_campaign)
+        if len(u.campaigns) == 1:
+            cid: uuid.UUID | None = u.campaigns[0]  # the pick checked it is runnable
+        else:
+            cid = pick_campaign(u.campaigns, st.runnable_campaigns(u.id), u.last_campaign)
         assert cid is not None, "a queued user always has a runnable campaign"
         c = st.campaigns[cid]
         item = c.buffer.popleft()
@@ -191,9 +207,9 @@ class Dispatcher:
                 if attempt == 2:
                     raise
                 log.warning("bind_retry attempt=%d", attempt + 1)
-        bound = {r["id"] for r in rows}
+        unbound = {r[0] for r in rows}
         for b in binds:
-            if b.item.id in bound:
+            if b.item.id not in unbound:
                 self.requests += 1
                 self._spawn(self._send(b))
             else:
@@ -210,7 +226,9 @@ class Dispatcher:
             self.mark_dirty(set(self.state.service_users.get(s.id, ())))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
+        # loop.create_task, not ensure_future: the argument is known to be a coroutine, and
+        # ensure_future's type checks cost as much as the task itself at thousands a second.
+        task = asyncio.get_running_loop().create_task(coro)
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
 
@@ -310,14 +328,14 @@ class Dispatcher:
             self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         self._publish_progress(rows, now)
         if self.metrics is not None:
-            self.metrics.set_queue_depth(sum(len(c.buffer) for c in self.state.campaigns.values()))
+            self._gauge_queue_depth()
             if frozen:
                 self.count_frozen()
-        by_id = {x.bind.item.id: x for x in batch}
         refunds: dict[uuid.UUID, int] = {}
+        by_id = {x.bind.item.id: x for x in throttled}
         for r in rows:
-            if r["outcome"] != "throttled":
-                continue
+            if r["id"] is None:
+                continue  # a per-campaign count of settled results
             x = by_id[r["id"]]
             if r["status"] == "pending":
                 # Back to the front of its campaign's buffer: the claim cursor is already past it.
@@ -331,6 +349,15 @@ class Dispatcher:
             await self.refund_cancelled(refunds)
         await self.maybe_complete({x.bind.campaign.id for x in batch})
 
+    def _gauge_queue_depth(self) -> None:
+        """At most once a second while busy (the sum walks every active campaign, too much for
+        every flush), and whenever the engine has gone quiet, so the last value is current."""
+        t = time.monotonic()
+        quiet = not self._sends and not len(self.settle)
+        if self.metrics is not None and (quiet or t >= self._depth_at + DEPTH_EVERY):
+            self._depth_at = t
+            self.metrics.set_queue_depth(sum(len(c.buffer) for c in self.state.campaigns.values()))
+
     def count_frozen(self) -> None:
         if self.metrics is not None:
             self.metrics.set_frozen(sum(1 for s in self.state.services.values() if s.abnormal_frozen))
@@ -339,9 +366,11 @@ class Dispatcher:
         """Live only (not the event log): what this flush settled, per campaign."""
         moved: dict[uuid.UUID, dict[str, int]] = {}
         for r in rows:
-            counts = moved.setdefault(r["campaign_id"], {"sent": 0, "failed": 0, "requeued": 0})
-            key = {"sent": "sent", "failed": "failed"}.get(r["status"], "requeued")
-            counts[key] += 1
+            counts = moved.get(r["campaign_id"])
+            if counts is None:
+                counts = moved[r["campaign_id"]] = {"sent": 0, "failed": 0, "requeued": 0}
+            status = r["status"]
+            counts[status if status == "sent" or status == "failed" else "requeued"] += r["n"]
         for cid, counts in moved.items():
             c = self.state.campaigns.get(cid)
             data: dict[str, object] = dict(counts)

@@ -24,18 +24,24 @@ class FairQueues:
         self._members: dict[uuid.UUID, set[uuid.UUID]] = {}
 
     def _tiebreak(self, u: UserState) -> float:
-        return self.state.campaigns[u.campaigns[0]].created_at.timestamp() if u.campaigns else 0.0
+        return self.state.campaigns[u.campaigns[0]].created_ts if u.campaigns else 0.0
 
     def offer(self, u: UserState) -> None:
         """The user may have runnable work: make sure each of its services' queues holds it."""
         if not u.campaigns:
             return
-        tiebreak = self._tiebreak(u)
+        entry = (u.last_served, self._tiebreak(u), u.id.int, u.id)
+        uid, heaps, members_of = u.id, self._heaps, self._members
         for sid in u.services:
-            members = self._members.setdefault(sid, set())
-            if u.id not in members:
-                members.add(u.id)
-                heapq.heappush(self._heaps.setdefault(sid, []), (u.last_served, tiebreak, u.id.int, u.id))
+            members = members_of.get(sid)
+            if members is None:
+                members = members_of[sid] = set()
+            if uid not in members:
+                members.add(uid)
+                heap = heaps.get(sid)
+                if heap is None:
+                    heap = heaps[sid] = []
+                heapq.heappush(heap, entry)
 
     def pick(self, service_id: uuid.UUID) -> UserState | None:
         """The mapped user with runnable work served least recently, or None (the entry stays)."""
@@ -51,9 +57,9 @@ class FairQueues:
                 heapq.heappop(heap)
                 members.discard(uid)
                 continue
-            current = (u.last_served, self._tiebreak(u))
-            if (last, tiebreak) != current:
-                heapq.heapreplace(heap, (*current, uid_int, uid))
+            served, first = u.last_served, self._tiebreak(u)
+            if last != served or tiebreak != first:
+                heapq.heapreplace(heap, (served, first, uid_int, uid))
                 continue
             return u
         return None

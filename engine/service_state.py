@@ -114,6 +114,11 @@ class CampaignState:
     claim_size: int = 0
     in_flight: int = 0
     templates: dict[uuid.UUID, Any] = field(default_factory=dict)
+    # `created_at` as a POSIX timestamp: the fairness tie-break reads it on every pick.
+    created_ts: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.created_ts = self.created_at.timestamp()
 
     @property
     def shortfall(self) -> int:
@@ -187,7 +192,11 @@ class HotState:
 
     def has_runnable(self, u: UserState) -> bool:
         campaigns = self.campaigns
-        return any(campaigns[cid].runnable for cid in u.campaigns)
+        for cid in u.campaigns:  # a loop, not any(): this runs on every pick
+            c = campaigns[cid]
+            if c.status == "running" and c.buffer:
+                return True
+        return False
 
     def runnable_campaigns(self, user_id: uuid.UUID) -> set[uuid.UUID]:
         u = self.users.get(user_id)

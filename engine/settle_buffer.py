@@ -28,8 +28,12 @@ class TimedOverflowBuffer(Generic[T]):
         self.flushed = 0
 
     def add(self, item: T) -> None:
-        self._items.append(item)
-        self._wake.set()
+        items = self._items
+        items.append(item)
+        # The loop only cares about the first item (start the timer) and a full batch: waking
+        # it on every add would cost one task step per result.
+        if len(items) == 1 or len(items) >= self.max_size:
+            self._wake.set()
 
     def __len__(self) -> int:
         return len(self._items)

@@ -45,7 +45,8 @@ FOR UPDATE OF s SKIP LOCKED;                      -- a concurrent cancel or anot
 -- name: bind
 -- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and
 -- counts the requests against their services in the same statement. Only rows still pending
--- are bound: a cancel that got there first wins.
+-- are bound: a cancel that got there first wins. Returns the ids NOT bound (usually none), so
+-- a tick of thousands of binds does not ship thousands of ids back.
 WITH b AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])
         AS b(id, service_id, from_address, at)
@@ -66,7 +67,7 @@ WITH b AS (
     FROM per_service p WHERE v.id = p.service_id
     RETURNING v.id
 )
-SELECT id FROM bound;
+SELECT b.id FROM b WHERE NOT EXISTS (SELECT 1 FROM bound WHERE bound.id = b.id);
 
 -- name: settle
 -- Settles a batch of results. sent/failed close the subtask. A request that does not count
@@ -115,7 +116,12 @@ WITH r AS (
     FROM given_back g WHERE v.id = g.service_id
     RETURNING v.id
 )
-SELECT id, campaign_id, status, outcome FROM changed;
+-- One row per campaign and final status (id NULL), plus one row per throttled request (with
+-- its id: the engine re-queues or refunds each): a flush of thousands returns a handful.
+SELECT campaign_id, status, count(*)::int AS n, NULL::uuid AS id
+FROM changed WHERE outcome <> 'throttled' GROUP BY campaign_id, status
+UNION ALL
+SELECT campaign_id, status, 1, id FROM changed WHERE outcome = 'throttled';
 
 -- name: service_live_state
 -- Writes the in-memory failure count and throttle freeze of several services at once.

@@ -135,6 +135,10 @@ class ApiClient:
                         yield event
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise Unreachable(str(exc) or type(exc).__name__) from exc
+        except RuntimeError as exc:
+            # aiohttp's reader says "Connection closed." when the connection (or the whole
+            # session, as the dashboard quits) went away under a read in progress.
+            raise Unreachable(str(exc)) from exc
 
 
 class SseParser:

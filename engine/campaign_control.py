@@ -23,13 +23,23 @@ def cancel_refund(cancelled: int, total: int, reserved: int) -> int:
     return max(0, min(reserved, cancelled - shortfall))
 
 
+async def _lock(conn: asyncpg.Connection, campaign_id: uuid.UUID) -> asyncpg.Record:
+    """The campaign row, locked for this transaction; NOT_FOUND when there is none."""
+    row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
+    if row is None:
+        raise NotFound("campaign not found", field="id")
+    return row
+
+
+def _by(user_id: uuid.UUID | None) -> str | None:
+    return str(user_id) if user_id else None
+
+
 async def cancel(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None,
                  now: datetime) -> int:
     """Cancel a running/paused campaign; refunds exactly the never-attempted subtasks."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
-        if row is None:
-            raise NotFound("campaign not found", field="id")
+        row = await _lock(conn, campaign_id)
         if row["status"] not in ("running", "paused"):
             raise InvalidState(f"a {row['status']} campaign cannot be cancelled here", field="status")
         n = await conn.fetchval(Q["engine.cancel_subtasks"], campaign_id, now)
@@ -40,7 +50,7 @@ async def cancel(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID
                                      operator_id=by_user_id, reason="campaign cancelled")
         await events.write(conn, [CampaignEvent(campaign_id, "cancelled", "campaign cancelled",
                                                 {"cancelled": n, "refunded": refund,
-                                                 "by": str(by_user_id) if by_user_id else None})], now)
+                                                 "by": _by(by_user_id)})], now)
     return n
 
 
@@ -56,16 +66,14 @@ async def refund_units(pool: asyncpg.Pool, campaign_id: uuid.UUID, n: int, reaso
 async def pause(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None,
                 now: datetime) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
-        if row is None:
-            raise NotFound("campaign not found", field="id")
+        row = await _lock(conn, campaign_id)
         if row["status"] not in ("running", "paused"):
             raise InvalidState(f"a {row['status']} campaign cannot be paused", field="status")
         if row["pause_reason"] == "USER":
             return
         await conn.execute(Q["engine.user_pause"], campaign_id)
         await events.write(conn, [CampaignEvent(campaign_id, "paused", MESSAGES["USER"],
-                                                {"reason": "USER", "by": str(by_user_id) if by_user_id else None})],
+                                                {"reason": "USER", "by": _by(by_user_id)})],
                            now)
 
 
@@ -73,16 +81,14 @@ async def resume(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID
                  now: datetime) -> None:
     """Back to running; the routing checks run right after and may pause it again with a reason."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
-        if row is None:
-            raise NotFound("campaign not found", field="id")
+        row = await _lock(conn, campaign_id)
         if row["status"] == "running":
             return
         if row["status"] != "paused":
             raise InvalidState(f"a {row['status']} campaign cannot be resumed", field="status")
         await conn.execute(Q["engine.user_resume"], campaign_id)
         await events.write(conn, [CampaignEvent(campaign_id, "resumed", "campaign resumed",
-                                                {"by": str(by_user_id) if by_user_id else None})], now)
+                                                {"by": _by(by_user_id)})], now)
 
 
 async def charge_shortfalls(pool: asyncpg.Pool, events: EventWriter, user_id: uuid.UUID,

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from tui.client import ApiClient, ApiError, CampaignVerb, ServiceVerb, Unreachable
 from tui.live import ApiDown, AuthLost, EventArrived, EventFeed, Poller, SnapshotArrived
-from tui.models import Me, Overview
+from tui.models import CampaignView, Me, Overview, ServiceView
 from tui.panels import COMPACT_BELOW
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.login import LoginScreen
@@ -282,23 +282,23 @@ class Dashboard(App[None]):
 
     def action_campaign(self, verb: CampaignVerb) -> None:
         campaign = self.campaigns.selected()
-        if campaign is None:
-            self.notify("no campaign selected", severity="warning")
-            return
-        run = lambda: self.act("campaign", campaign.id, verb, campaign.name)  # noqa: E731
-        if verb == "cancel":
-            self.confirm(f"Cancel campaign [b]{campaign.name}[/b]? Its pending mails will not be sent.", run)
-        else:
-            run()
+        ask = "Cancel campaign [b]{}[/b]? Its pending mails will not be sent." if verb == "cancel" else None
+        self._act_on_selected("campaign", campaign, verb, ask)
 
     def action_service(self, verb: ServiceVerb) -> None:
         service = self.services.selected()
-        if service is None:
-            self.notify("no service selected", severity="warning")
+        ask = "Reset today's quota of [b]{}[/b] now?" if verb == "reset-now" else None
+        self._act_on_selected("service", service, verb, ask)
+
+    def _act_on_selected(self, kind: str, item: CampaignView | ServiceView | None, verb: str,
+                         ask: str | None) -> None:
+        """Run `verb` on the selected row, after a confirmation when `ask` (a format with the name) is given."""
+        if item is None:
+            self.notify(f"no {kind} selected", severity="warning")
             return
-        run = lambda: self.act("service", service.id, verb, service.name)  # noqa: E731
-        if verb == "reset-now":
-            self.confirm(f"Reset today's quota of [b]{service.name}[/b] now?", run)
+        run = lambda: self.act(kind, item.id, verb, item.name)  # noqa: E731
+        if ask is not None:
+            self.confirm(ask.format(item.name), run)
         else:
             run()
 

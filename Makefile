@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak typecheck bench-fanout bench-dispatch loadtest clean
+.PHONY: demo test soak typecheck lint bench-fanout bench-dispatch loadtest clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ soak: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
+
+# Import contracts (pyproject.toml [tool.importlinter]): the layers of the tree.
+lint: $(STAMP)
+	$(BIN)/lint-imports
 
 bench-fanout: $(STAMP)
 	$(BIN)/python bench/fanout.py

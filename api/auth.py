@@ -6,8 +6,8 @@ from aiohttp import web
 
 from api.deps import Deps
 from api.routing_types import CurrentUser
-from engine.errors import Unauthorized
-from engine.queries import Q
+from engine.domain.errors import Unauthorized
+from engine.store.accounts import auth_state
 
 
 async def authenticate(request: web.Request, d: Deps) -> CurrentUser:
@@ -21,7 +21,7 @@ async def authenticate(request: web.Request, d: Deps) -> CurrentUser:
 async def authenticate_token(token: str, d: Deps, field: str = "Authorization") -> CurrentUser:
     """Check a bare token (also for clients that pass it in the query string, like EventSource)."""
     claims = d.tokens.verify(token, d.clock.now())
-    row = await d.pool.fetchrow(Q["users.auth_state"], claims.sub)
-    if row is None or not row["enabled"] or row["token_version"] != claims.ver:
+    state = await auth_state(d.pool, claims.sub)
+    if state is None or not state.enabled or state.token_version != claims.ver:
         raise Unauthorized("token is no longer valid", field=field)
-    return CurrentUser(row["id"], row["username"], row["role"])
+    return CurrentUser(state.id, state.username, state.role)

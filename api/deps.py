@@ -10,10 +10,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from api.tokens import TokenIssuer
-from engine.clock import Clock
-from engine.config import Settings
-from engine.passwords import Passwords
-from engine.secret_box import SecretBox
+from engine.domain.commands import EngineCommands
+from engine.infra.clock import Clock
+from engine.infra.config import Settings
+from engine.infra.passwords import Passwords
+from engine.infra.secret_box import SecretBox
+from engine.live.event_stream import RedisStreamPublisher
+from engine.live.metrics import EngineMetrics
 
 
 @dataclass
@@ -27,8 +30,13 @@ class Deps:
     tokens: TokenIssuer
     # The running engine's command surface (campaign pause/resume/cancel, service actions);
     # None when the API runs without an engine.
-    engine: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    engine: EngineCommands | None = None
+    publisher: RedisStreamPublisher | None = None
+    metrics: EngineMetrics | None = None
+    # Seconds between keep-alive pings of an idle event stream (tests shorten it).
+    sse_ping_seconds: float = 15.0
+    # Open event streams, ended on shutdown (api.views.events).
+    streams: set[Any] = field(default_factory=set)
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -8,7 +8,7 @@ from typing import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from engine.errors import EdmError, ValidationError
+from engine.domain.errors import EdmError, ValidationError
 
 
 class IdempotencyInProgress(EdmError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.errors import TooManyAttempts
+from engine.domain.errors import TooManyAttempts
 
 
 class LoginThrottle:

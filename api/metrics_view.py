@@ -8,14 +8,13 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from api.deps import DEPS
-from engine.metrics import EngineMetrics
+from engine.live.metrics import EngineMetrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-METRICS_KEY = "metrics"  # deps.extras key of the EngineMetrics
 
 
 def _metrics(request: web.Request) -> EngineMetrics | None:
-    return request.app[DEPS].extras.get(METRICS_KEY)
+    return request.app[DEPS].metrics
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ import asyncpg
 from aiohttp import web
 
 from api.envelope import REQUEST_ID, error
-from engine.errors import EdmError
+from engine.domain.errors import EdmError
 
 log = logging.getLogger("edm.api")
 

@@ -11,11 +11,11 @@ from aiohttp import web
 
 from api.auth import authenticate
 from api.deps import Deps, deps
+from api.envelope import ok
 from api.idempotency import run_once
 from api.routing_types import CurrentUser
-from api.envelope import ok
 from api.validation import convert_query, decode_body, parse_uuid
-from engine.errors import Forbidden
+from engine.domain.errors import Forbidden
 
 Access = Literal["public", "user", "admin"]
 
@@ -64,9 +64,10 @@ class RouteSpec:
     tags: list[str] = field(default_factory=list)
 
 
-class Router:
-    def __init__(self, prefix: str = "/api/v1"):
-        self.prefix = prefix
+class Routes:
+    """One view module's routes, declared with `@routes.route(...)`; the app factory collects them."""
+
+    def __init__(self) -> None:
         self.specs: list[RouteSpec] = []
 
     def route(self, method: str, path: str, *, summary: str, access: Access = "user", body: Any = None,
@@ -78,9 +79,21 @@ class Router:
             return handler
         return register
 
+
+class Router:
+    """The route table of one application, built by `init_app` from the view modules' Routes."""
+
+    def __init__(self, *tables: Routes, prefix: str = "/api/v1"):
+        self.prefix = prefix
+        self.specs: list[RouteSpec] = [spec for table in tables for spec in table.specs]
+
     def install(self, app: web.Application) -> None:
         for spec in self.specs:
             app.router.add_route(spec.method, self.prefix + spec.path, _adapt(spec))
+
+
+# The application's route table, for the OpenAPI document.
+ROUTER = web.AppKey("router", Router)
 
 
 def _adapt(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

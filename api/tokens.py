@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt
 import msgspec
 
-from engine.errors import Unauthorized
+from engine.domain.errors import Unauthorized
 
 
 class Claims(msgspec.Struct, frozen=True):

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from engine.errors import ValidationError
+from engine.domain.errors import ValidationError
 
 T = TypeVar("T")
 

@@ -27,16 +27,17 @@ from typing import Any, Mapping
 from support import ROOT, fresh_database
 
 from edm.embedded import free_port
-from engine import db, quota_ledger
-from engine.clock import SystemClock
-from engine.config import Settings
-from engine.engine import Engine, EngineOptions
-from engine.events import LogSink
-from engine.gc_policy import tune_for_dispatch
+from engine.dispatch.leader import Engine, EngineOptions
+from engine.domain.quota_day import parse_hhmm, quota_day_start
+from engine.infra import db
+from engine.infra.clock import SystemClock
+from engine.infra.config import Settings
+from engine.infra.gc_policy import tune_for_dispatch
+from engine.infra.secret_box import SecretBox
+from engine.live.events import LogSink
 from engine.providers.factory import ProviderFactory
 from engine.providers.null import NullProvider
-from engine.quota_day import parse_hhmm, quota_day_start
-from engine.secret_box import SecretBox
+from engine.store import quota_ledger
 
 
 class NullProviders:
@@ -156,7 +157,7 @@ async def main(args: argparse.Namespace) -> None:
     base_url = "http://127.0.0.1:9"
     if args.http:
         port = free_port()
-        esp = subprocess.Popen([sys.executable, "-m", "engine.fake_esp", "--port", str(port)], cwd=ROOT,
+        esp = subprocess.Popen([sys.executable, "-m", "edm.fake_esp", "--port", str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base_url = f"http://127.0.0.1:{port}"
         await asyncio.sleep(1.5)

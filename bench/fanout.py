@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 
 from support import fresh_database, seed_account
 
-from engine import db
-from engine.events import EventWriter, LogSink
-from engine.fanout import start_campaign
+from engine.dispatch.fanout import start_campaign
+from engine.infra import db
+from engine.live.events import EventWriter, LogSink
 
 
 async def main(contacts: int) -> None:

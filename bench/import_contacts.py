@@ -1,7 +1,7 @@
 """Benchmark: import 100k contacts as JSON lines and as CSV, directly and over HTTP.
 
 Starts the embedded PostgreSQL and Redis in `.edm/bench` the way the tests do, builds a fresh
-database and, per format, times: parsing alone; `engine.contact_import.import_contacts` into an
+database and, per format, times: parsing alone; `engine.store.contact_import.import_contacts` into an
 empty account (all new), the same file again (nothing to change) and an edited file (every
 contact changed); then `POST /api/v1/contacts/import` through a real aiohttp server (new, then
 edited). For scale it also times the floor: a plain COPY of the same contacts and tag links
@@ -32,11 +32,11 @@ from api.app import init_app  # noqa: E402
 from edm.embedded import EmbeddedServers  # noqa: E402
 from edm.runtime import Urls, open_deps  # noqa: E402
 from engine import db  # noqa: E402
-from engine.accounts import create_user  # noqa: E402
-from engine.config import Settings  # noqa: E402
-from engine.contact_import import import_contacts  # noqa: E402
-from engine.contact_rows import Format, parse  # noqa: E402
-from engine.passwords import Passwords  # noqa: E402
+from engine.infra.config import Settings  # noqa: E402
+from engine.infra.passwords import Passwords  # noqa: E402
+from engine.store.accounts import create_user  # noqa: E402
+from engine.store.contact_import import import_contacts  # noqa: E402
+from engine.store.contact_rows import Format, parse  # noqa: E402
 
 DATABASE = "edm_bench_import"
 PASSWORD = "bench-password"

@@ -9,8 +9,8 @@ import os
 import sys
 from typing import Callable
 
-from engine.config import Settings
-from engine.errors import EdmError
+from engine.domain.errors import EdmError
+from engine.infra.config import Settings
 
 
 def _settings() -> Settings:
@@ -31,7 +31,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from edm.runtime import resolve_urls
-    from engine import db
+    from engine.infra import db
 
     urls = resolve_urls(_settings(), redis=False)
 
@@ -49,7 +49,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     from edm.runtime import open_deps, resolve_urls
-    from engine.accounts import create_user
+    from engine.store.accounts import create_user
 
     password = os.environ.get("EDM_PASSWORD") or getpass.getpass("password: ")
     if len(password) < 8:

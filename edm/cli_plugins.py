@@ -10,7 +10,7 @@ from tui import cli as tui_cli
 
 
 def fake_esp(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    import engine.fake_esp as esp
+    import edm.fake_esp as esp
 
     p = sub.add_parser("fake-esp", help="a local EngageLab stand-in that records every request")
     esp.add_arguments(p)

@@ -13,9 +13,9 @@ import aiohttp
 import orjson
 
 from api.deps import Deps
-from engine.accounts import create_user
-from engine.config import Settings
-from engine.errors import Conflict
+from engine.domain.errors import Conflict
+from engine.infra.config import Settings
+from engine.store.accounts import create_user
 
 log = logging.getLogger("edm.demo")
 
@@ -147,7 +147,8 @@ def run_demo(settings: Settings, *, open_dashboard: bool = True) -> int:
     esp_base = f"http://127.0.0.1:{esp_port}"
 
     async def then(d: Deps) -> None:
-        from engine.fake_esp import FakeEspConfig, Knobs, serve as serve_fake_esp
+        from edm.fake_esp import FakeEspConfig, Knobs
+        from edm.fake_esp import serve as serve_fake_esp
 
         config = FakeEspConfig(users={u: Knobs(fail_all=True) for u in FAILING_API_USERS})
         esp = await serve_fake_esp("127.0.0.1", esp_port, config)

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from edm.runtime import open_deps, resolve_urls
-from engine.clock import SystemClock
-from engine.config import Settings
-from engine.quota_day import format_hhmm, next_reset, parse_hhmm, quota_day_start
-from engine.queries import Q
+from engine.domain.quota_day import format_hhmm, next_reset, parse_hhmm, quota_day_start
+from engine.infra.clock import SystemClock
+from engine.infra.config import Settings
+from engine.infra.queries import Q
 
 
 def _local(ts: datetime | None, settings: Settings) -> str:
@@ -74,7 +74,7 @@ async def _set(settings: Settings, name: str, hhmm: str) -> int:
 
 
 async def _reset_now(settings: Settings, name: str) -> int:
-    from engine.resets import reset_service_now
+    from engine.dispatch.resets import reset_service_now
 
     async with open_deps(settings, resolve_urls(settings)) as d:
         row = await d.pool.fetchrow(Q["quota_tool.by_name"], name)
@@ -89,7 +89,7 @@ async def _reset_now(settings: Settings, name: str) -> int:
 
 async def _tell_engine(pool: Any, service_id: Any) -> None:
     """A running engine reloads the service from the database (harmless when none runs)."""
-    from engine.engine import CHANNEL
+    from engine.dispatch.leader import CHANNEL
 
     await pool.execute(Q["engine.notify"], CHANNEL, f"service:{service_id}")
 

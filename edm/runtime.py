@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from api.deps import Deps
 from api.tokens import TokenIssuer
 from edm.embedded import EmbeddedServers
-from engine import db
-from engine.clock import Clock, SystemClock
-from engine.config import Settings
-from engine.passwords import Passwords
-from engine.secret_box import SecretBox
+from engine.infra import db
+from engine.infra.clock import Clock, SystemClock
+from engine.infra.config import Settings
+from engine.infra.passwords import Passwords
+from engine.infra.secret_box import SecretBox
 
 log = logging.getLogger("edm")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-from engine.queries import SQL_DIR
+from engine.infra.queries import SQL_DIR
 
 SNAPSHOT = SQL_DIR / "schema_snapshot.txt"
 
@@ -35,7 +35,7 @@ async def describe(conn: asyncpg.Connection) -> str:
 
 def write_snapshot(settings) -> Path:  # type: ignore[no-untyped-def]
     from edm.runtime import resolve_urls
-    from engine import db
+    from engine.infra import db
 
     urls = resolve_urls(settings, redis=False)
 

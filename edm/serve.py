@@ -14,7 +14,8 @@ from aiohttp import web
 from api.app import init_app
 from api.deps import Deps
 from edm.runtime import Urls, open_deps, resolve_urls
-from engine.config import Settings
+from engine.dispatch.leader import Engine
+from engine.infra.config import Settings
 
 log = logging.getLogger("edm.serve")
 
@@ -33,12 +34,13 @@ async def running_api(d: Deps, host: str, port: int) -> AsyncIterator[web.AppRun
 
 
 @contextlib.asynccontextmanager
-async def running_product(settings: Settings, urls: Urls) -> AsyncIterator[Deps]:
-    """Open the stores, start the engine (when built) and the API; stop all on exit."""
+async def running_product(settings: Settings, urls: Urls) -> AsyncIterator[tuple[Deps, Engine]]:
+    """Open the stores, start the engine and the API; stop all on exit."""
     from edm.wiring import running_engine
 
-    async with open_deps(settings, urls) as d, running_engine(d), running_api(d, settings.host, settings.port):
-        yield d
+    async with open_deps(settings, urls) as d, running_engine(d) as engine, \
+            running_api(d, settings.host, settings.port):
+        yield d, engine
 
 
 async def until_signalled() -> None:
@@ -53,11 +55,11 @@ def run_serve(settings: Settings, then: Callable[[Deps], Coroutine[Any, Any, Non
     urls = resolve_urls(settings)
 
     async def main() -> int:
-        async with running_product(settings, urls) as d:
+        async with running_product(settings, urls) as (d, engine_runtime):
             print(f"EDM control API on http://{settings.host}:{settings.port}/api/v1  (Ctrl-C stops)", flush=True)
             work: asyncio.Task[None] = asyncio.create_task(then(d) if then else until_signalled(), name="foreground")
             # Shielded: stopping to wait must not cancel the engine itself (stop() does that).
-            engine = asyncio.ensure_future(asyncio.shield(d.engine.wait()))
+            engine = asyncio.ensure_future(asyncio.shield(engine_runtime.wait()))
             done, _ = await asyncio.wait({work, engine}, return_when=asyncio.FIRST_COMPLETED)
             if engine in done:
                 # The engine stopped by itself: say so loudly and stop the whole process.

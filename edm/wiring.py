@@ -7,10 +7,10 @@ import logging
 from typing import AsyncIterator
 
 from api.deps import Deps
-from engine.engine import Engine
-from engine.gc_policy import tune_for_dispatch
-from engine.event_stream import RedisStreamPublisher
-from engine.metrics import EngineMetrics
+from engine.dispatch.leader import Engine
+from engine.infra.gc_policy import tune_for_dispatch
+from engine.live.event_stream import RedisStreamPublisher
+from engine.live.metrics import EngineMetrics
 from engine.providers import ProviderFactory
 
 log = logging.getLogger("edm.wiring")
@@ -23,8 +23,8 @@ async def running_engine(d: Deps) -> AsyncIterator[Engine]:
     metrics = EngineMetrics()
     publisher = RedisStreamPublisher(d.redis, clock=d.clock)
     metrics.watch_event_stream(publisher)
-    d.extras["events"] = publisher
-    d.extras["metrics"] = metrics
+    d.publisher = publisher
+    d.metrics = metrics
     publisher.start()
     providers = ProviderFactory()
     engine = Engine(d.settings, d.pool, d.clock, providers, d.box, publisher, metrics=metrics)

@@ -1,1 +1,1 @@
-"""Domain rules, scheduler, dispatcher, stores and providers of the EDM dispatch engine."""
+"""The EDM dispatch engine, split by role: domain, infra, templating, store, dispatch, live, providers."""

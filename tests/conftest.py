@@ -20,10 +20,10 @@ from api.app import init_app
 from api.deps import Deps
 from edm.embedded import EmbeddedRedis, EmbeddedServers
 from edm.runtime import Urls, open_deps
-from engine import db
-from engine.clock import FakeClock
-from engine.config import Settings
-from engine.passwords import Passwords
+from engine.infra import db
+from engine.infra.clock import FakeClock
+from engine.infra.config import Settings
+from engine.infra.passwords import Passwords
 
 ROOT = Path(__file__).resolve().parent.parent
 # One template per test session, so parallel sessions on one server never drop each other's.
@@ -169,7 +169,7 @@ async def client(deps: Deps) -> AsyncIterator[TestClient]:
 @pytest.fixture
 async def admin(client: TestClient, deps: Deps) -> Api:
     """An API client logged in as an administrator created straight in the database."""
-    from engine.accounts import create_user
+    from engine.store.accounts import create_user
 
     await create_user(deps.pool, deps.passwords, "root", "root@example.com", "admin-password", role="admin")
     return await Api(client).login("root", "admin-password")

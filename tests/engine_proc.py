@@ -11,13 +11,13 @@ from datetime import datetime
 
 import uvloop
 
-from engine import db
-from engine.config import Settings
-from engine.engine import Engine, EngineOptions
-from engine.events import LogSink
+from engine.dispatch.leader import Engine, EngineOptions
+from engine.infra import db
+from engine.infra.config import Settings
+from engine.infra.scaled_clock import ScaledClock
+from engine.infra.secret_box import SecretBox
+from engine.live.events import LogSink
 from engine.providers.factory import ProviderFactory
-from engine.scaled_clock import ScaledClock
-from engine.secret_box import SecretBox
 
 
 async def main(args: argparse.Namespace) -> None:

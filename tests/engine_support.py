@@ -13,15 +13,15 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import asyncpg
 
-from engine import quota_ledger
-from engine.clock import Clock
-from engine.config import Settings
-from engine.engine import Engine, EngineOptions
-from engine.events import MemorySink
-from engine.fake_esp import FAKE_ESP, FakeEsp, FakeEspConfig, bound_port, serve
+from edm.fake_esp import FAKE_ESP, FakeEsp, FakeEspConfig, bound_port, serve
+from engine.dispatch.leader import Engine, EngineOptions
+from engine.domain.quota_day import parse_hhmm, quota_day_start
+from engine.infra.clock import Clock
+from engine.infra.config import Settings
+from engine.infra.secret_box import SecretBox
+from engine.live.events import MemorySink
 from engine.providers.factory import ProviderFactory
-from engine.quota_day import parse_hhmm, quota_day_start
-from engine.secret_box import SecretBox
+from engine.store import quota_ledger
 
 UTC = timezone.utc
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import aiohttp
 import asyncpg
 
-from engine.event_stream import RedisStreamPublisher
+from engine.live.event_stream import RedisStreamPublisher
 
 
 async def eventually(condition: Callable[[], bool], what: str, limit: float = 15.0) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.campaign_factory import counts, make_contacts, make_sender_and_template, make_tag, quota, uid
+from tests.campaign_factory import (
+    counts,
+    make_contacts,
+    make_sender_and_template,
+    make_tag,
+    quota,
+    uid,
+)
 from tests.conftest import Api
 
 
@@ -294,7 +301,8 @@ async def test_detail_embeds_live_progress(admin: Api, deps, clock) -> None:
                     "started_at": None, "finished_at": None}
     assert c["progress"] == before_start
     assert (await api.ok("GET", f"/campaigns/{c['id']}"))["progress"] == before_start
-    # As if the engine had fanned it out: one sent in the last minute, one failed before it, two left.
+    # As if the engine had fanned it out five minutes ago: one sent 10 s ago, one failed 2 min ago, two left.
+    # The rate is the overview's: settled in the last five minutes (2) per minute → 0.4.
     cid, now = uid(c["id"]), clock.now()
     await deps.pool.execute(
         "UPDATE campaigns SET status = 'paused', pause_reason = 'NO_USER_QUOTA', total = 4, started_at = $2 "
@@ -308,12 +316,12 @@ async def test_detail_embeds_live_progress(admin: Api, deps, clock) -> None:
     assert (paused["status"], paused["pause_reason"], paused["pause_message"]) == (
         "paused", "NO_USER_QUOTA", "当前没有发信额度")
     assert (paused["total"], paused["pending"], paused["sent"], paused["failed"]) == (4, 2, 1, 1)
-    assert (paused["percent"], paused["rate_per_minute"], paused["eta_seconds"]) == (50.0, 1.0, None)
+    assert (paused["percent"], paused["rate_per_minute"], paused["eta_seconds"]) == (50.0, 0.4, None)
     await deps.pool.execute("UPDATE campaigns SET status = 'running', pause_reason = NULL WHERE id = $1", cid)
     running = await api.ok("GET", f"/campaigns/{c['id']}")
-    # Two left at one a minute.
+    # Two left at 0.4 a minute.
     assert running["status"] == running["progress"]["status"] == "running"
-    assert running["progress"]["eta_seconds"] == 120.0 and running["progress"]["pause_message"] is None
+    assert running["progress"]["eta_seconds"] == 300.0 and running["progress"]["pause_message"] is None
     # The same numbers as the progress route, and the OpenAPI document says so.
     assert running["progress"] == await api.ok("GET", f"/campaigns/{c['id']}/progress")
     resp = await api.client.get("/api/v1/openapi.json")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.contact_import import format_of, parse_tag_list
-from engine.contact_rows import parse, parse_csv, parse_jsonl
-from engine.errors import UnsupportedMediaType, ValidationError
+from engine.domain.errors import UnsupportedMediaType, ValidationError
+from engine.store.contact_import import format_of, parse_tag_list
+from engine.store.contact_rows import parse, parse_csv, parse_jsonl
 
 
 def test_jsonl_rows_dedupe_and_line_numbers() -> None:

@@ -6,10 +6,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from engine.scaled_clock import ScaledClock
+from engine.infra.scaled_clock import ScaledClock
 from tests.conftest import Api
 from tests.engine_support import (
-    eventually, fake_esp, make_campaign, make_contacts, make_service, map_user, new_engine, running, wait_status,
+    eventually,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    map_user,
+    new_engine,
+    running,
+    wait_status,
 )
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)

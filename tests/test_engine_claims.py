@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from engine.claims import claim_batch
-from engine.queries import Q
+from engine.dispatch.claims import claim_batch
+from engine.infra.queries import Q
 from tests.engine_support import make_campaign, make_user
 
 

@@ -10,14 +10,22 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engine.engine import EngineStopped
-
-from engine.fake_esp import FakeEspConfig, Knobs
-from engine.recovery import UNKNOWN_OUTCOME
-from engine.scaled_clock import ScaledClock
+from edm.fake_esp import FakeEspConfig, Knobs
+from engine.dispatch.leader import EngineStopped
+from engine.dispatch.recovery import UNKNOWN_OUTCOME
+from engine.infra.scaled_clock import ScaledClock
 from tests.engine_support import (
-    check_invariants, eventually, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
-    new_engine, running, wait_status,
+    check_invariants,
+    eventually,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    running,
+    wait_status,
 )
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)

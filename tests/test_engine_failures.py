@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from engine.fake_esp import FakeEspConfig, Knobs
-from engine.scaled_clock import ScaledClock
+from edm.fake_esp import FakeEspConfig, Knobs
+from engine.infra.scaled_clock import ScaledClock
 from tests.engine_support import (
-    check_invariants, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
-    new_engine, running, wait_status,
+    check_invariants,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    running,
+    wait_status,
 )
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)

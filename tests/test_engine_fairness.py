@@ -5,12 +5,24 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timezone
 
-from engine.clock import FakeClock
-from engine.events import EventWriter, MemorySink
-from engine.fanout import start_campaign
+from engine.dispatch.fanout import start_campaign
+from engine.infra.clock import FakeClock
+from engine.live.events import EventWriter, MemorySink
 from tests.engine_support import (
-    buffers_ready, check_invariants, eventually, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
-    new_engine, quiet, request_count, running, wait_status,
+    buffers_ready,
+    check_invariants,
+    eventually,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    quiet,
+    request_count,
+    running,
+    wait_status,
 )
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from engine.clock import FakeClock
+from engine.infra.clock import FakeClock
 from tests.engine_support import (
-    check_invariants, eventually, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
-    new_engine, quiet, request_count, running, wait_status,
+    check_invariants,
+    eventually,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    quiet,
+    request_count,
+    running,
+    wait_status,
 )
 
 # 02:00 in Beijing is 18:00 UTC.

@@ -6,11 +6,22 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-from engine.clock import FakeClock
-from engine.scaled_clock import ScaledClock
+from engine.infra.clock import FakeClock
+from engine.infra.scaled_clock import ScaledClock
 from tests.engine_support import (
-    campaign_status, check_invariants, eventually, request_count, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user, new_engine,
-    running, wait_status,
+    campaign_status,
+    check_invariants,
+    eventually,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    request_count,
+    running,
+    wait_status,
 )
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
@@ -97,9 +108,9 @@ async def test_a_recipient_whose_email_cannot_render_fails_without_a_request(dep
 
 
 async def test_the_engine_feeds_the_metrics(deps) -> None:
-    from engine.engine import Engine, EngineOptions
-    from engine.events import MemorySink
-    from engine.metrics import EngineMetrics
+    from engine.dispatch.leader import Engine, EngineOptions
+    from engine.live.events import MemorySink
+    from engine.live.metrics import EngineMetrics
     from engine.providers.factory import ProviderFactory
 
     pool, settings = deps.pool, deps.settings

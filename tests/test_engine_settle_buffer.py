@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.settle_buffer import TimedOverflowBuffer
+from engine.dispatch.settle_buffer import TimedOverflowBuffer
 
 
 async def test_flushes_on_size_and_timer_requeues_and_drains() -> None:

@@ -9,9 +9,16 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from engine.scaled_clock import ScaledClock
+from engine.infra.scaled_clock import ScaledClock
 from tests.engine_support import (
-    check_invariants, make_campaign, make_contacts, make_service, make_user, map_user, new_engine, running,
+    check_invariants,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    running,
     wait_status,
 )
 

@@ -7,9 +7,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.scaled_clock import ScaledClock
+from engine.infra.scaled_clock import ScaledClock
 from tests.engine_support import (
-    check_invariants, eventually, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
+    check_invariants,
+    eventually,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
     new_engine,
 )
 

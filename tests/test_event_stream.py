@@ -8,9 +8,15 @@ from datetime import datetime, timezone
 
 import redis.asyncio as aioredis
 
-from engine.clock import FakeClock
-from engine.event_stream import STREAM, RedisStreamPublisher, last_id, read, to_wire
-from engine.events import EngineEvent
+from engine.infra.clock import FakeClock
+from engine.live.event_stream import (
+    STREAM,
+    RedisStreamPublisher,
+    last_id,
+    read,
+    to_wire,
+)
+from engine.live.events import EngineEvent
 from tests.live_support import eventually, flushed
 
 AT = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)

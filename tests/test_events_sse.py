@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from api.views.events import BLOCK_MS, STREAMS_KEY, close_streams, stream_reader
-from engine.event_stream import STREAM, RedisStreamPublisher
-from engine.events import EngineEvent
+from api.views.events import BLOCK_MS, close_streams, stream_reader
+from engine.live.event_stream import STREAM, RedisStreamPublisher
+from engine.live.events import EngineEvent
 from tests.conftest import Api
 from tests.live_support import SseReader, add_campaign, eventually, flushed
 
@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 @pytest.fixture
 async def publisher(deps, clock) -> AsyncIterator[RedisStreamPublisher]:
     p = RedisStreamPublisher(deps.redis, clock=clock)
-    deps.extras["events"] = p
+    deps.publisher = p
     p.start()
     yield p
     await p.stop()
@@ -111,7 +111,7 @@ async def test_user_sees_only_own_campaign_and_quota_events(admin: Api, publishe
 
 
 async def test_idle_stream_sends_pings(admin: Api, publisher: RedisStreamPublisher, deps) -> None:
-    deps.extras["sse_ping_seconds"] = 0.1
+    deps.sse_ping_seconds = 0.1
     stream = await open_stream(admin)
     block = await stream.block()
     assert block == {"comment": "ping"}
@@ -123,7 +123,7 @@ async def test_idle_stream_outlasts_its_block_without_redis_errors(admin: Api, p
     # A shared client whose socket timeout is shorter than the stream's BLOCK, as redis-py's
     # default (5 s) is to BLOCK_MS: the reader must not inherit it as is.
     shared, deps.redis = deps.redis, aioredis.from_url(redis_url, socket_timeout=0.5)
-    deps.extras["sse_ping_seconds"] = 1.0
+    deps.sse_ping_seconds = 1.0
     try:
         with caplog.at_level(logging.WARNING, logger="edm.api.events"):
             stream = await open_stream(admin)
@@ -148,7 +148,7 @@ async def test_stream_reader_timeout_outlasts_the_block() -> None:
 
 
 async def test_stream_ends_when_the_token_is_revoked(admin: Api, publisher: RedisStreamPublisher, deps) -> None:
-    deps.extras["sse_ping_seconds"] = 0.1
+    deps.sse_ping_seconds = 0.1
     user, user_api = await admin.new_user("dora")
     stream = await open_stream(user_api)
     await admin.ok("PATCH", f"/users/{user['id']}", json={"enabled": False})
@@ -159,10 +159,10 @@ async def test_stream_ends_when_the_token_is_revoked(admin: Api, publisher: Redi
 
 async def test_disconnect_and_shutdown_end_streams_cleanly(admin: Api, publisher: RedisStreamPublisher, deps,
                                                            client: TestClient) -> None:
-    deps.extras["sse_ping_seconds"] = 0.1
+    deps.sse_ping_seconds = 0.1
     first = await open_stream(admin)
     second = await open_stream(admin)
-    open_streams = deps.extras[STREAMS_KEY]
+    open_streams = deps.streams
     assert len(open_streams) == 2
     first.response.close()
     await eventually(lambda: len(open_streams) == 1, "the server noticed the client left")

@@ -14,8 +14,17 @@ import aiohttp
 import msgspec
 import pytest
 
-from engine.fake_esp import FAKE_ESP, FakeEsp, FakeEspConfig, Knobs, add_arguments, bound_port, run, serve
-from engine.fake_esp.cli import config_from_args
+from edm.fake_esp import (
+    FAKE_ESP,
+    FakeEsp,
+    FakeEspConfig,
+    Knobs,
+    add_arguments,
+    bound_port,
+    run,
+    serve,
+)
+from edm.fake_esp.cli import config_from_args
 from engine.providers.engagelab import basic_auth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -283,7 +292,7 @@ def test_cli_rejects_bad_rates(capsys: pytest.CaptureFixture[str]) -> None:
 
 async def test_cli_process_serves_until_terminated(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "engine.fake_esp", "--port", "0", "--fail-user", "down",
+        sys.executable, "-m", "edm.fake_esp", "--port", "0", "--fail-user", "down",
         "--log-file", str(tmp_path / "log.jsonl"),
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )

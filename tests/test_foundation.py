@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.router import router
+from api.app import build_router
 from edm.schema_snapshot import SNAPSHOT, describe
 from tests.conftest import Api
 
@@ -25,7 +25,7 @@ async def test_openapi_describes_every_route(anon: Api) -> None:
     resp = await anon.client.get("/api/v1/openapi.json")
     doc = await resp.json()
     assert doc["openapi"].startswith("3.1")
-    for spec in router.specs:
+    for spec in build_router().specs:
         op = doc["paths"]["/api/v1" + spec.path][spec.method.lower()]
         assert op["summary"] == spec.summary
         if spec.body is not None:
@@ -69,7 +69,7 @@ async def test_idempotency_key_replays_the_first_answer(admin: Api, deps) -> Non
 
 
 async def test_oversized_body_is_413(admin: Api, deps) -> None:
-    from engine.config import Settings
+    from engine.infra.config import Settings
 
     big = b'{"username": "' + b"x" * (deps.settings.max_body_bytes + 10) + b'"}'
     await admin.err("POST", "/users", 413, "PAYLOAD_TOO_LARGE", field="body", data=big,

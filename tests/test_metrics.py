@@ -11,10 +11,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import init_app
-from api.metrics_view import METRICS_KEY, install, metrics_middleware
-from engine.accounts import create_user
-from engine.event_stream import RedisStreamPublisher
-from engine.metrics import EngineMetrics
+from api.metrics_view import install, metrics_middleware
+from engine.live.event_stream import RedisStreamPublisher
+from engine.live.metrics import EngineMetrics
+from engine.store.accounts import create_user
 from tests.conftest import Api
 
 
@@ -67,7 +67,7 @@ def test_event_stream_counters_are_read_at_scrape_time() -> None:
 async def metered(deps) -> AsyncIterator[tuple[TestClient, EngineMetrics]]:
     """The app with /metrics and the timing middleware, wired the way the composition root does it."""
     metrics = EngineMetrics()
-    deps.extras[METRICS_KEY] = metrics
+    deps.metrics = metrics
     app = init_app(deps)
     if metrics_middleware not in app.middlewares:
         # Inside request ids, outside the error middleware: errors are timed with their real status.

@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from engine.monitor import service_state
+from engine.live.overview import service_state
 from tests.conftest import Api
 from tests.live_support import add_attempts, add_campaign, add_service, map_services
 
@@ -180,9 +180,19 @@ def test_service_state_precedence() -> None:
 async def test_throughput_query_reads_the_attempt_index(deps) -> None:
     # Tiny test tables make any plan cheap; with sequential scans priced out, the plan shows
     # that the query can walk subtasks_service_attempt rather than the whole subtasks table.
-    from engine.queries import Q
+    from engine.infra.queries import Q
 
     async with deps.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + Q["monitor.recent"], NOW))
     assert "subtasks_service_attempt" in plan, plan
+
+
+async def test_overview_and_progress_route_agree_on_rate_and_pause_message(admin: Api, world: dict) -> None:
+    """One read model: the dashboard's overview and GET /campaigns/{id}/progress show one rate."""
+    campaigns = by_name((await admin.ok("GET", "/monitor/overview"))["campaigns"])
+    for name in ("alice running", "bob running", "alice paused"):
+        progress = await admin.ok("GET", f"/campaigns/{campaigns[name]['id']}/progress")
+        assert progress["rate_per_minute"] == campaigns[name]["rate_per_minute"], name
+        assert progress["pause_message"] == campaigns[name]["pause_message"], name
+    assert campaigns["alice running"]["rate_per_minute"] == 2.0

@@ -12,10 +12,16 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from engine.errors import ConfigError
-from engine.fake_esp import FAKE_ESP, FakeEsp, FakeEspConfig, Knobs, bound_port, serve
+from edm.fake_esp import FAKE_ESP, FakeEsp, FakeEspConfig, Knobs, bound_port, serve
+from engine.domain.errors import ConfigError
 from engine.providers import (
-    DEFAULT_BASE_URL, EngageLabProvider, EngageLabTransport, Message, NullProvider, ProviderFactory, SendResult,
+    DEFAULT_BASE_URL,
+    EngageLabProvider,
+    EngageLabTransport,
+    Message,
+    NullProvider,
+    ProviderFactory,
+    SendResult,
     SmtpProvider,
 )
 from engine.providers.engagelab import parse_retry_after

@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.quota_day import format_hhmm, next_reset, parse_hhmm, quota_day, quota_day_start
+from engine.domain.quota_day import (
+    format_hhmm,
+    next_reset,
+    parse_hhmm,
+    quota_day,
+    quota_day_start,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -8,8 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from jinja2.sandbox import SecurityError
 
-from engine.errors import TemplateError
-from engine.rendering import MAX_OUTPUT, CompiledCache, compile_template, contact_vars, render
+from engine.domain.errors import TemplateError
+from engine.templating.rendering import (
+    MAX_OUTPUT,
+    CompiledCache,
+    compile_template,
+    contact_vars,
+    render,
+)
 
 
 def one(subject: str = "s", html: str = "", text: str = "", **variables: object) -> tuple[str, str, str]:

@@ -10,12 +10,18 @@ from typing import Any
 
 import pytest
 
-from engine.clock import FakeClock
-from engine.queries import Q
-from engine.services import open_credentials
+from engine.infra.clock import FakeClock
+from engine.infra.queries import Q
+from engine.store.services import open_credentials
 from tests.conftest import Api
-from tests.service_factory import (ENGAGELAB_KEY, SMTP_PASSWORD, EngineRecorder, engagelab_payload, make_service,
-                                   smtp_payload)
+from tests.service_factory import (
+    ENGAGELAB_KEY,
+    SMTP_PASSWORD,
+    EngineRecorder,
+    engagelab_payload,
+    make_service,
+    smtp_payload,
+)
 
 UTC = timezone.utc
 MISSING = "00000000-0000-0000-0000-000000000000"

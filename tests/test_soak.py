@@ -9,11 +9,19 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.fake_esp import FakeEspConfig, Knobs
-from engine.scaled_clock import ScaledClock
+from edm.fake_esp import FakeEspConfig, Knobs
+from engine.infra.scaled_clock import ScaledClock
 from tests.engine_support import (
-    check_invariants, eventually, fake_esp, make_campaign, make_contacts, make_service, make_user, map_user,
-    new_engine, settled_count,
+    check_invariants,
+    eventually,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    settled_count,
 )
 
 pytestmark = pytest.mark.soak

@@ -7,8 +7,16 @@ from typing import AsyncIterator
 
 import pytest
 
-from tests.tui_support import (ADMIN_TOKEN, USER_TOKEN, FixtureState, ThreadServer, column_texts, fixture_app,
-                               notes, wait_for)
+from tests.tui_support import (
+    ADMIN_TOKEN,
+    USER_TOKEN,
+    FixtureState,
+    ThreadServer,
+    column_texts,
+    fixture_app,
+    notes,
+    wait_for,
+)
 from tui.app import Dashboard
 from tui.client import ApiClient
 from tui.screens.confirm import ConfirmScreen

@@ -133,7 +133,7 @@ async def test_a_user_sees_own_scope_only(admin: Api, client, deps, clock) -> No
 
 
 async def test_live_events_from_the_stream(admin: Api, client, deps, clock) -> None:
-    from engine.event_stream import RedisStreamPublisher
+    from engine.live.event_stream import RedisStreamPublisher
 
     app = Dashboard(ApiClient(url(client), admin.token), clock=lambda: 0.0)
     publisher = RedisStreamPublisher(deps.redis, clock=clock)

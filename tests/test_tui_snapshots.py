@@ -8,7 +8,14 @@ from typing import Iterator
 
 import pytest
 
-from tests.tui_support import ADMIN_TOKEN, USER_TOKEN, FixtureState, ThreadServer, fixture_app, wait_for
+from tests.tui_support import (
+    ADMIN_TOKEN,
+    USER_TOKEN,
+    FixtureState,
+    ThreadServer,
+    fixture_app,
+    wait_for,
+)
 from tui.app import Dashboard
 from tui.client import ApiClient
 

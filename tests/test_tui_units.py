@@ -12,8 +12,16 @@ from tui.cli import register
 from tui.client import SseParser
 from tui.format import bar, count, duration, local_time, rate, sparkline
 from tui.models import LiveEvent, Me, Overview
-from tui.panels import (campaign_columns, campaign_detail, campaign_rows, event_rows, service_columns,
-                        service_rows, service_state, user_rows)
+from tui.panels import (
+    campaign_columns,
+    campaign_detail,
+    campaign_rows,
+    event_rows,
+    service_columns,
+    service_rows,
+    service_state,
+    user_rows,
+)
 from tui.widgets.status import status_line
 
 OVERVIEW = msgspec.convert(sample_overview(), Overview)

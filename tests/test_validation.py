@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from api.validation import convert_query, decode_body, field_of
-from engine.errors import ValidationError
+from engine.domain.errors import ValidationError
 
 Key = Annotated[str, msgspec.Meta(max_length=64)]
 

@@ -7,11 +7,12 @@ from typing import Annotated
 import msgspec
 
 from api.login_throttle import LoginThrottle
-from api.router import router
-from api.routing import Call
-from engine.errors import InvalidCredentials
-from engine.models import User, row_struct
-from engine.queries import Q
+from api.routing import Call, Routes
+from engine.domain.errors import InvalidCredentials
+from engine.store import accounts
+from engine.store.rows import User
+
+routes = Routes()
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -26,26 +27,25 @@ class LoginOut(msgspec.Struct):
     user: User
 
 
-@router.route("POST", "/auth/login", summary="Log in; returns a JWT", access="public", body=LoginIn,
+@routes.route("POST", "/auth/login", summary="Log in; returns a JWT", access="public", body=LoginIn,
               response=LoginOut, tag="auth")
 async def login(call: Call) -> LoginOut:
     d, body = call.deps, call.body
     throttle = LoginThrottle(d.redis, d.settings.login_max_failures, d.settings.login_window_seconds)
     address = call.request.remote or "unknown"
     await throttle.check(body.username, address)
-    row = await d.pool.fetchrow(Q["users.by_username"], body.username)
+    row = await accounts.login_state(d.pool, body.username)
     valid = d.passwords.verify(row["password_hash"] if row else None, body.password)
     if row is None or not valid or not row["enabled"]:
         await throttle.failed(body.username, address)
         raise InvalidCredentials("wrong username or password, or the account is disabled")
     await throttle.succeeded(body.username)
     now = d.clock.now()
-    await d.pool.execute(Q["users.touch_login"], row["id"], now)
+    user = await accounts.record_login(d.pool, row["id"], now)
     token = d.tokens.issue(row["id"], row["role"], row["token_version"], now)
-    user = row_struct(User, await d.pool.fetchrow(Q["users.get"], row["id"]))
     return LoginOut(token, "Bearer", d.tokens.ttl_seconds, user)
 
 
-@router.route("GET", "/me", summary="The caller's profile and remaining quota", response=User, tag="auth")
+@routes.route("GET", "/me", summary="The caller's profile and remaining quota", response=User, tag="auth")
 async def me(call: Call) -> User:
-    return row_struct(User, await call.deps.pool.fetchrow(Q["users.get"], call.me.id))
+    return await accounts.get_user(call.deps.pool, call.me.id)

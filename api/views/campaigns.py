@@ -9,14 +9,21 @@ from typing import Annotated
 import msgspec
 
 from api.paging import Limit, Offset, PageQuery
-from api.router import router
-from api.routing import Call
-from api.views.campaign_actions import Progress, progress_of
-from engine import campaigns
-from engine.campaign_models import Campaign, CampaignDetail, CampaignEvent, CampaignStatus
-from engine.campaigns import Actor, Plan
-from engine.errors import Forbidden, InvalidState
-from engine.models import Page
+from api.routing import Call, Routes
+from api.views.campaign_actions import progress_of
+from engine.domain.errors import Forbidden, InvalidState
+from engine.live.progress import Progress
+from engine.store import campaigns
+from engine.store.campaign_models import (
+    Campaign,
+    CampaignDetail,
+    CampaignEvent,
+    CampaignStatus,
+)
+from engine.store.campaigns import Actor, Plan
+from engine.store.rows import Page
+
+routes = Routes()
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 TemplateIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20)]
@@ -81,7 +88,7 @@ async def _view(call: Call, detail: CampaignDetail) -> CampaignView:
     return CampaignView(**fields, progress=await progress_of(call, detail.id))
 
 
-@router.route("POST", "/campaigns", summary="Save a pending campaign, reserving its planned recipients",
+@routes.route("POST", "/campaigns", summary="Save a pending campaign, reserving its planned recipients",
               body=CampaignCreate, response=CampaignView, status=201, tag="campaigns")
 async def post_campaign(call: Call) -> CampaignView:
     b = call.body
@@ -92,7 +99,7 @@ async def post_campaign(call: Call) -> CampaignView:
     return await _view(call, detail)
 
 
-@router.route("GET", "/campaigns", summary="List campaigns, newest first (own; all with ?all=true for admins)",
+@routes.route("GET", "/campaigns", summary="List campaigns, newest first (own; all with ?all=true for admins)",
               query=CampaignQuery, response=Page[Campaign], tag="campaigns")
 async def list_campaigns(call: Call) -> Page[Campaign]:
     q = call.query
@@ -102,14 +109,14 @@ async def list_campaigns(call: Call) -> Page[Campaign]:
     return await campaigns.list_campaigns(call.deps.pool, owner, q.status, q.limit, q.offset)
 
 
-@router.route("GET", "/campaigns/{id}",
+@routes.route("GET", "/campaigns/{id}",
               summary="A campaign with its templates, tags, counters, reservation and live progress",
               response=CampaignView, tag="campaigns")
 async def get_campaign(call: Call) -> CampaignView:
     return await _view(call, await campaigns.get(call.deps.pool, _actor(call), call.id()))
 
 
-@router.route("PATCH", "/campaigns/{id}", summary="Edit a pending campaign (recounted, reservation moved)",
+@routes.route("PATCH", "/campaigns/{id}", summary="Edit a pending campaign (recounted, reservation moved)",
               body=CampaignUpdate, response=CampaignView, tag="campaigns")
 async def patch_campaign(call: Call) -> CampaignView:
     changes = {k: v for k, v in msgspec.structs.asdict(call.body).items() if v is not msgspec.UNSET}
@@ -121,7 +128,7 @@ async def patch_campaign(call: Call) -> CampaignView:
     return await _view(call, detail)
 
 
-@router.route("POST", "/campaigns/{id}/cancel",
+@routes.route("POST", "/campaigns/{id}/cancel",
               summary="Cancel a campaign (pending: full refund; running/paused: the engine refunds the unsent)",
               response=CampaignView, tag="campaigns")
 async def cancel_campaign(call: Call) -> CampaignView:
@@ -137,7 +144,7 @@ async def cancel_campaign(call: Call) -> CampaignView:
     return await _view(call, await campaigns.get(call.deps.pool, actor, campaign_id))
 
 
-@router.route("GET", "/campaigns/{id}/events", summary="A campaign's event log, newest first", query=PageQuery,
+@routes.route("GET", "/campaigns/{id}/events", summary="A campaign's event log, newest first", query=PageQuery,
               response=Page[CampaignEvent], tag="campaigns")
 async def campaign_events(call: Call) -> Page[CampaignEvent]:
     q = call.query

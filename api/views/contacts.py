@@ -7,13 +7,21 @@ from typing import Annotated
 import msgspec
 
 from api.paging import PageQuery
-from api.router import router
-from api.routing import Call
-from engine import contacts
-from engine.contact_import import format_of, import_contacts, parse_tag_list
-from engine.contact_models import Contact, ContactIn, ContactPatch, Deleted, ImportResult, TagName
-from engine.errors import ValidationError
-from engine.models import Page
+from api.routing import Call, Routes
+from engine.domain.errors import ValidationError
+from engine.store import contacts
+from engine.store.contact_import import format_of, import_contacts, parse_tag_list
+from engine.store.contact_models import (
+    Contact,
+    ContactIn,
+    ContactPatch,
+    Deleted,
+    ImportResult,
+    TagName,
+)
+from engine.store.rows import Page
+
+routes = Routes()
 
 
 class ContactQuery(PageQuery, forbid_unknown_fields=True):
@@ -26,7 +34,7 @@ class ImportQuery(msgspec.Struct, forbid_unknown_fields=True):
 
 
 # Declared before /contacts/{id} so the literal path is matched first.
-@router.route("POST", "/contacts/import",
+@routes.route("POST", "/contacts/import",
               summary="Import contacts in bulk (JSON lines or CSV); upsert by email, report rejected rows",
               query=ImportQuery, response=ImportResult, raw_body="application/x-ndjson,application/jsonl,text/csv",
               tag="contacts")
@@ -39,32 +47,32 @@ async def import_contacts_view(call: Call) -> ImportResult:
     return await import_contacts(call.deps.pool, call.me.id, raw, fmt, extra)
 
 
-@router.route("POST", "/contacts", summary="Create a contact; named tags the caller lacks are created",
+@routes.route("POST", "/contacts", summary="Create a contact; named tags the caller lacks are created",
               body=ContactIn, response=Contact, status=201, tag="contacts")
 async def create_contact(call: Call) -> Contact:
     return await contacts.create_contact(call.deps.pool, call.me.id, call.body)
 
 
-@router.route("GET", "/contacts", summary="List contacts by email, optionally by tag or search text",
+@routes.route("GET", "/contacts", summary="List contacts by email, optionally by tag or search text",
               query=ContactQuery, response=Page[Contact], tag="contacts")
 async def list_contacts(call: Call) -> Page[Contact]:
     q = call.query
     return await contacts.list_contacts(call.deps.pool, call.me.id, limit=q.limit, offset=q.offset, tag=q.tag, q=q.q)
 
 
-@router.route("GET", "/contacts/{id}", summary="Get a contact", response=Contact, tag="contacts")
+@routes.route("GET", "/contacts/{id}", summary="Get a contact", response=Contact, tag="contacts")
 async def get_contact(call: Call) -> Contact:
     return await contacts.get_contact(call.deps.pool, call.me.id, call.id())
 
 
-@router.route("PATCH", "/contacts/{id}",
+@routes.route("PATCH", "/contacts/{id}",
               summary="Update a contact; `fields` and `tags`, when given, replace the stored ones",
               body=ContactPatch, response=Contact, tag="contacts")
 async def update_contact(call: Call) -> Contact:
     return await contacts.update_contact(call.deps.pool, call.me.id, call.id(), call.body)
 
 
-@router.route("DELETE", "/contacts/{id}", summary="Delete a contact", response=Deleted, tag="contacts")
+@routes.route("DELETE", "/contacts/{id}", summary="Delete a contact", response=Deleted, tag="contacts")
 async def delete_contact(call: Call) -> Deleted:
     contact_id = call.id()
     await contacts.delete_contact(call.deps.pool, call.me.id, contact_id)

@@ -21,26 +21,29 @@ from redis.exceptions import RedisError
 from api.auth import authenticate, authenticate_token
 from api.deps import DEPS, Deps
 from api.envelope import REQUEST_ID
-from api.router import router
-from api.routing import Call
+from api.routing import Call, Routes
 from api.routing_types import CurrentUser
-from engine.errors import EdmError, ServiceUnavailable, Unauthorized, ValidationError
-from engine.event_stream import StreamEvent, last_id, read
-from engine.queries import Q
+from engine.domain.errors import (
+    EdmError,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationError,
+)
+from engine.live.event_stream import StreamEvent, last_id, read
+from engine.live.overview import campaign_owners
+
+routes = Routes()
 
 log = logging.getLogger("edm.api.events")
 
 STREAM_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"
 _STREAM_ID = re.compile(STREAM_ID)
-PING_SECONDS = 15.0
 BLOCK_MS = 5000  # longest XREAD wait: also how soon a vanished client is noticed
 # What a stream reader allows Redis for a reply on top of the BLOCK, unless the shared client
 # sets its own socket_timeout.
 REPLY_SECONDS = 5.0
 BATCH = 200
 OWNER_CACHE = 10_000
-# deps.extras key of the set of open streams, ended by `close_streams` on shutdown.
-STREAMS_KEY = "sse_streams"
 
 
 class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -61,7 +64,7 @@ async def _caller(call: Call) -> tuple[CurrentUser, str | None]:
     raise Unauthorized("missing bearer token", field="Authorization")
 
 
-@router.route("GET", "/events", summary="Live events (Server-Sent Events; Bearer header or ?token=)",
+@routes.route("GET", "/events", summary="Live events (Server-Sent Events; Bearer header or ?token=)",
               access="public", query=EventsQuery, tag="monitor")
 async def events(call: Call) -> web.StreamResponse:
     me, token = await _caller(call)
@@ -70,7 +73,7 @@ async def events(call: Call) -> web.StreamResponse:
     if start and not _STREAM_ID.match(start):
         raise ValidationError("Last-Event-ID must be a stream id like 1700000000000-0", field="Last-Event-ID")
     prefixes = tuple(p.strip() for p in (call.query.kinds or "").split(",") if p.strip())
-    ping_seconds = float(d.extras.get("sse_ping_seconds", PING_SECONDS))
+    ping_seconds = d.sse_ping_seconds
     block_ms = int(min(BLOCK_MS, ping_seconds * 1000))
     reader = stream_reader(d.redis, block_ms)
     try:
@@ -118,7 +121,7 @@ class _Stream:
         self.last_write = self.now()
 
     async def serve(self) -> web.StreamResponse:
-        open_streams: set[_Stream] = self.d.extras.setdefault(STREAMS_KEY, set())
+        open_streams: set[_Stream] = self.d.streams
         open_streams.add(self)
         try:
             await self.response.prepare(self.request)
@@ -188,8 +191,7 @@ class _Stream:
             return
         if len(self.owners) > OWNER_CACHE:
             self.owners.clear()
-        rows = await self.d.pool.fetch(Q["monitor.campaign_owners"], unknown)
-        found = {r["id"]: r["user_id"] for r in rows}
+        found = await campaign_owners(self.d.pool, unknown)
         for key in map(str, unknown):
             self.owners[key] = found.get(key, "")
 
@@ -228,5 +230,5 @@ class _Stream:
 
 async def close_streams(app: web.Application) -> None:
     """`on_shutdown` hook: end every open stream so the server does not wait for them."""
-    for stream in list(app[DEPS].extras.get(STREAMS_KEY, ())):
+    for stream in list(app[DEPS].streams):
         stream.closing.set()

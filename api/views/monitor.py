@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from api.router import router
-from api.routing import Call
-from engine.monitor import Overview, build_overview
+from api.routing import Call, Routes
+from engine.live.overview import Overview, build_overview
+
+routes = Routes()
 
 
-@router.route("GET", "/monitor/overview", summary="Live snapshot of services, campaigns and users (own scope for users)",
+@routes.route("GET", "/monitor/overview", summary="Live snapshot of services, campaigns and users (own scope for users)",
               access="user", response=Overview, tag="monitor")
 async def overview(call: Call) -> Overview:
     d = call.deps

@@ -8,15 +8,16 @@ from typing import Annotated
 import msgspec
 
 from api.paging import PageQuery
-from api.router import router
-from api.routing import Call
-from engine import senders
-from engine.models import Page
-from engine.senders import Sender
+from api.routing import Call, Routes
+from engine.store import senders
+from engine.store.rows import Page
+from engine.store.senders import Sender
+
+routes = Routes()
 
 
 class SenderCreate(msgspec.Struct, forbid_unknown_fields=True):
-    # The character rules are checked by engine.senders.check_name, with a message that names them.
+    # The character rules are checked by engine.store.senders.check_name, with a message that names them.
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=64,
                                       description="1-64 of A-Z a-z 0-9 . _ -; no leading/trailing '.', no '..'")]
 
@@ -26,25 +27,25 @@ class Deleted(msgspec.Struct):
     deleted: bool = True
 
 
-@router.route("POST", "/senders", summary="Create a sender (unique system-wide, case-insensitively)",
+@routes.route("POST", "/senders", summary="Create a sender (unique system-wide, case-insensitively)",
               body=SenderCreate, response=Sender, status=201, tag="senders")
 async def post_sender(call: Call) -> Sender:
     return await senders.create(call.deps.pool, call.me.id, call.body.name)
 
 
-@router.route("GET", "/senders", summary="List own senders", query=PageQuery, response=Page[Sender],
+@routes.route("GET", "/senders", summary="List own senders", query=PageQuery, response=Page[Sender],
               tag="senders")
 async def list_senders(call: Call) -> Page[Sender]:
     q = call.query
     return await senders.list_own(call.deps.pool, call.me.id, q.limit, q.offset)
 
 
-@router.route("GET", "/senders/{id}", summary="Get an own sender", response=Sender, tag="senders")
+@routes.route("GET", "/senders/{id}", summary="Get an own sender", response=Sender, tag="senders")
 async def get_sender(call: Call) -> Sender:
     return await senders.get_own(call.deps.pool, call.me.id, call.id())
 
 
-@router.route("DELETE", "/senders/{id}", summary="Delete an own sender (SENDER_IN_USE while an active campaign uses it)",
+@routes.route("DELETE", "/senders/{id}", summary="Delete an own sender (SENDER_IN_USE while an active campaign uses it)",
               response=Deleted, tag="senders")
 async def delete_sender(call: Call) -> Deleted:
     sender_id = call.id()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from api.router import router
-from api.routing import Call
-from engine.errors import ServiceUnavailable
-from engine.service_models import Service
-from engine.services import ServiceStore
+from api.routing import Call, Routes
+from engine.domain.errors import ServiceUnavailable
+from engine.store.service_models import Service
+from engine.store.services import ServiceStore
+
+routes = Routes()
 
 
 def _engine(call: Call):  # type: ignore[no-untyped-def]
@@ -20,7 +21,7 @@ async def _service(call: Call) -> Service:
     return await ServiceStore(d.pool, d.box, d.clock, d.settings.tz).get(call.id())
 
 
-@router.route("POST", "/services/{id}/unfreeze", summary="Lift an abnormal freeze (failures count back to 0)",
+@routes.route("POST", "/services/{id}/unfreeze", summary="Lift an abnormal freeze (failures count back to 0)",
               access="admin", response=Service, tag="services")
 async def unfreeze(call: Call) -> Service:
     service_id = call.id()
@@ -29,7 +30,7 @@ async def unfreeze(call: Call) -> Service:
     return await _service(call)
 
 
-@router.route("POST", "/services/{id}/reset-now", summary="Reset the service's daily quota now (logged)",
+@routes.route("POST", "/services/{id}/reset-now", summary="Reset the service's daily quota now (logged)",
               access="admin", response=Service, tag="services")
 async def reset_now(call: Call) -> Service:
     service_id = call.id()

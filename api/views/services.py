@@ -8,11 +8,12 @@ from typing import Annotated
 import msgspec
 
 from api.paging import PageQuery
-from api.router import router
-from api.routing import Call
-from engine.models import Page
-from engine.service_models import Service, ServiceIn, ServicePatch, StatusEntry
-from engine.services import ServiceStore
+from api.routing import Call, Routes
+from engine.store.rows import Page
+from engine.store.service_models import Service, ServiceIn, ServicePatch, StatusEntry
+from engine.store.services import ServiceStore
+
+routes = Routes()
 
 
 class RemainingIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,7 +32,7 @@ async def _changed(call: Call, service_id: uuid.UUID) -> None:
         await call.deps.engine.services_changed(service_id)
 
 
-@router.route("POST", "/services", summary="Create a sending service", access="admin", body=ServiceIn,
+@routes.route("POST", "/services", summary="Create a sending service", access="admin", body=ServiceIn,
               response=Service, status=201, tag="services")
 async def create_service(call: Call) -> Service:
     service = await _store(call).create(call.body, call.me.id)
@@ -39,19 +40,19 @@ async def create_service(call: Call) -> Service:
     return service
 
 
-@router.route("GET", "/services", summary="List sending services with their live state", access="admin",
+@routes.route("GET", "/services", summary="List sending services with their live state", access="admin",
               query=PageQuery, response=Page[Service], tag="services")
 async def list_services(call: Call) -> Page[Service]:
     return await _store(call).list(call.query.limit, call.query.offset)
 
 
-@router.route("GET", "/services/{id}", summary="Get a sending service", access="admin", response=Service,
+@routes.route("GET", "/services/{id}", summary="Get a sending service", access="admin", response=Service,
               tag="services")
 async def get_service(call: Call) -> Service:
     return await _store(call).get(call.id())
 
 
-@router.route("PATCH", "/services/{id}", summary="Change any field; credentials are replaced whole",
+@routes.route("PATCH", "/services/{id}", summary="Change any field; credentials are replaced whole",
               access="admin", body=ServicePatch, response=Service, tag="services")
 async def update_service(call: Call) -> Service:
     service, changed = await _store(call).update(call.id(), call.body, call.me.id)
@@ -60,7 +61,7 @@ async def update_service(call: Call) -> Service:
     return service
 
 
-@router.route("POST", "/services/{id}/enable", summary="Enable a sending service", access="admin",
+@routes.route("POST", "/services/{id}/enable", summary="Enable a sending service", access="admin",
               response=Service, tag="services")
 async def enable_service(call: Call) -> Service:
     service, changed = await _store(call).set_enabled(call.id(), True, call.me.id)
@@ -69,7 +70,7 @@ async def enable_service(call: Call) -> Service:
     return service
 
 
-@router.route("POST", "/services/{id}/disable", summary="Disable a sending service", access="admin",
+@routes.route("POST", "/services/{id}/disable", summary="Disable a sending service", access="admin",
               response=Service, tag="services")
 async def disable_service(call: Call) -> Service:
     service, changed = await _store(call).set_enabled(call.id(), False, call.me.id)
@@ -78,7 +79,7 @@ async def disable_service(call: Call) -> Service:
     return service
 
 
-@router.route("PUT", "/services/{id}/remaining", summary="Set today's remaining quota by hand (logged)",
+@routes.route("PUT", "/services/{id}/remaining", summary="Set today's remaining quota by hand (logged)",
               access="admin", body=RemainingIn, response=Service, tag="services")
 async def set_remaining(call: Call) -> Service:
     service = await _store(call).set_remaining(call.id(), call.body.remaining, call.body.reason, call.me.id)
@@ -86,7 +87,7 @@ async def set_remaining(call: Call) -> Service:
     return service
 
 
-@router.route("GET", "/services/{id}/status-log", summary="A service's status log, newest first",
+@routes.route("GET", "/services/{id}/status-log", summary="A service's status log, newest first",
               access="admin", query=PageQuery, response=Page[StatusEntry], tag="services")
 async def status_log(call: Call) -> Page[StatusEntry]:
     return await _store(call).status_log(call.id(), call.query.limit, call.query.offset)

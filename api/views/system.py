@@ -9,8 +9,9 @@ from aiohttp import web
 
 from api import openapi
 from api.envelope import ok
-from api.router import router
-from api.routing import Call
+from api.routing import ROUTER, Call, Routes
+
+routes = Routes()
 
 
 class Health(msgspec.Struct):
@@ -27,7 +28,7 @@ async def _probe(coro) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
-@router.route("GET", "/health", summary="Database and Redis reachability", access="public", response=Health,
+@routes.route("GET", "/health", summary="Database and Redis reachability", access="public", response=Health,
               tag="system")
 async def health(call: Call) -> web.Response:
     d = call.deps
@@ -37,6 +38,6 @@ async def health(call: Call) -> web.Response:
     return ok(call.request, data, status=200 if db and rd else 503)
 
 
-@router.route("GET", "/openapi.json", summary="This document", access="public", tag="system")
+@routes.route("GET", "/openapi.json", summary="This document", access="public", tag="system")
 async def openapi_document(call: Call) -> web.Response:
-    return web.json_response(openapi.build(router.specs))
+    return web.json_response(openapi.build(call.request.app[ROUTER].specs))

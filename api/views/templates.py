@@ -8,14 +8,15 @@ from typing import Annotated, Any
 import msgspec
 
 from api.paging import PageQuery
-from api.router import router
-from api.routing import Call
+from api.routing import Call, Routes
 from api.views.senders import Deleted
-from engine import templates
-from engine.errors import ValidationError
-from engine.models import Page
-from engine.rendering import Rendered, contact_vars
-from engine.templates import Template, TemplateSummary
+from engine.domain.errors import ValidationError
+from engine.store import templates
+from engine.store.rows import Page
+from engine.store.templates import Template, TemplateSummary
+from engine.templating.rendering import Rendered, contact_vars
+
+routes = Routes()
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=998)]
@@ -47,33 +48,33 @@ class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
     fields: dict[str, Any] | None = None
 
 
-@router.route("POST", "/templates", summary="Create a template (syntax checked: TEMPLATE_ERROR with the line)",
+@routes.route("POST", "/templates", summary="Create a template (syntax checked: TEMPLATE_ERROR with the line)",
               body=TemplateCreate, response=Template, status=201, tag="templates")
 async def post_template(call: Call) -> Template:
     b = call.body
     return await templates.create(call.deps.pool, call.me.id, b.name, b.subject, b.html_body, b.text_body)
 
 
-@router.route("GET", "/templates", summary="List own templates", query=PageQuery, response=Page[TemplateSummary],
+@routes.route("GET", "/templates", summary="List own templates", query=PageQuery, response=Page[TemplateSummary],
               tag="templates")
 async def list_templates(call: Call) -> Page[TemplateSummary]:
     q = call.query
     return await templates.list_own(call.deps.pool, call.me.id, q.limit, q.offset)
 
 
-@router.route("GET", "/templates/{id}", summary="Get an own template", response=Template, tag="templates")
+@routes.route("GET", "/templates/{id}", summary="Get an own template", response=Template, tag="templates")
 async def get_template(call: Call) -> Template:
     return await templates.get_own(call.deps.pool, call.me.id, call.id())
 
 
-@router.route("PATCH", "/templates/{id}", summary="Update an own template", body=TemplateUpdate, response=Template,
+@routes.route("PATCH", "/templates/{id}", summary="Update an own template", body=TemplateUpdate, response=Template,
               tag="templates")
 async def patch_template(call: Call) -> Template:
     changes = {k: v for k, v in msgspec.structs.asdict(call.body).items() if v is not msgspec.UNSET}
     return await templates.update(call.deps.pool, call.me.id, call.id(), changes)
 
 
-@router.route("DELETE", "/templates/{id}", summary="Delete an own template (TEMPLATE_IN_USE while an active campaign uses it)",
+@routes.route("DELETE", "/templates/{id}", summary="Delete an own template (TEMPLATE_IN_USE while an active campaign uses it)",
               response=Deleted, tag="templates")
 async def delete_template(call: Call) -> Deleted:
     template_id = call.id()
@@ -81,7 +82,7 @@ async def delete_template(call: Call) -> Deleted:
     return Deleted(template_id)
 
 
-@router.route("POST", "/templates/{id}/preview", summary="Render an own template for a contact or inline variables",
+@routes.route("POST", "/templates/{id}/preview", summary="Render an own template for a contact or inline variables",
               body=PreviewIn, response=Rendered, tag="templates")
 async def preview_template(call: Call) -> Rendered:
     b, pool, me = call.body, call.deps.pool, call.me.id

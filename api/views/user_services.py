@@ -7,17 +7,18 @@ from typing import Annotated
 
 import msgspec
 
-from api.router import router
-from api.routing import Call
-from engine.service_maps import get_services, replace_services
-from engine.service_models import UserServices
+from api.routing import Call, Routes
+from engine.store.service_maps import get_services, replace_services
+from engine.store.service_models import UserServices
+
+routes = Routes()
 
 
 class MappingIn(msgspec.Struct, forbid_unknown_fields=True):
     service_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=10_000)]
 
 
-@router.route("PUT", "/users/{id}/services", summary="Replace a user's whole set of sending services",
+@routes.route("PUT", "/users/{id}/services", summary="Replace a user's whole set of sending services",
               access="admin", body=MappingIn, response=UserServices, tag="services")
 async def put_user_services(call: Call) -> UserServices:
     d, user_id = call.deps, call.id()
@@ -27,13 +28,13 @@ async def put_user_services(call: Call) -> UserServices:
     return mapping
 
 
-@router.route("GET", "/users/{id}/services", summary="A user's sending services", access="admin",
+@routes.route("GET", "/users/{id}/services", summary="A user's sending services", access="admin",
               response=UserServices, tag="services")
 async def get_user_services(call: Call) -> UserServices:
     return await get_services(call.deps.pool, call.deps.settings.tz, call.id())
 
 
-@router.route("GET", "/me/services", summary="The caller's own sending services (names and state)",
+@routes.route("GET", "/me/services", summary="The caller's own sending services (names and state)",
               response=UserServices, tag="auth")
 async def my_services(call: Call) -> UserServices:
     return await get_services(call.deps.pool, call.deps.settings.tz, call.me.id)

@@ -8,14 +8,14 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.paging import PageQuery
-from api.router import router
-from api.routing import Call
-from engine import quota_ledger
-from engine.accounts import create_user
-from engine.contact_models import EMAIL_PATTERN, MAX_EMAIL
-from engine.errors import InvalidState, NotFound
-from engine.models import Page, QuotaEntry, User, page_of, row_struct
-from engine.queries import Q
+from api.routing import Call, Routes
+from engine.domain.errors import InvalidState, NotFound
+from engine.store import accounts, quota_ledger
+from engine.store.accounts import create_user
+from engine.store.contact_models import EMAIL_PATTERN, MAX_EMAIL
+from engine.store.rows import Page, QuotaEntry, User
+
+routes = Routes()
 
 Username = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{3,64}$(?!\n)")]
 # The contacts' rule: no whitespace or control characters (PostgreSQL text cannot hold NUL).
@@ -44,7 +44,7 @@ class QuotaAdjust(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
-@router.route("POST", "/users", summary="Create a user", access="admin", body=UserCreate, response=User,
+@routes.route("POST", "/users", summary="Create a user", access="admin", body=UserCreate, response=User,
               status=201, tag="users")
 async def post_user(call: Call) -> User:
     d, b = call.deps, call.body
@@ -52,26 +52,18 @@ async def post_user(call: Call) -> User:
                              enabled=b.enabled, operator_id=call.me.id)
 
 
-@router.route("GET", "/users", summary="List users", access="admin", query=PageQuery, response=Page[User],
+@routes.route("GET", "/users", summary="List users", access="admin", query=PageQuery, response=Page[User],
               tag="users")
 async def list_users(call: Call) -> Page[User]:
-    q = call.query
-    return page_of(User, await call.deps.pool.fetch(Q["users.list"], q.limit, q.offset), q.limit, q.offset)
+    return await accounts.list_users(call.deps.pool, call.query.limit, call.query.offset)
 
 
-async def _get(call: Call, user_id: uuid.UUID) -> User:
-    row = await call.deps.pool.fetchrow(Q["users.get"], user_id)
-    if row is None:
-        raise NotFound("user not found", field="id")
-    return row_struct(User, row)
-
-
-@router.route("GET", "/users/{id}", summary="Get a user", access="admin", response=User, tag="users")
+@routes.route("GET", "/users/{id}", summary="Get a user", access="admin", response=User, tag="users")
 async def get_user(call: Call) -> User:
-    return await _get(call, call.id())
+    return await accounts.get_user(call.deps.pool, call.id())
 
 
-@router.route("PATCH", "/users/{id}", summary="Update a user (email, role, enabled, password reset)",
+@routes.route("PATCH", "/users/{id}", summary="Update a user (email, role, enabled, password reset)",
               access="admin", body=UserUpdate, response=User, tag="users")
 async def update_user(call: Call) -> User:
     d, body, user_id = call.deps, call.body, call.id()
@@ -80,13 +72,11 @@ async def update_user(call: Call) -> User:
         # the last administrator, with nobody left to enable the account again.
         raise InvalidState("administrators cannot disable their own account", field="enabled")
     password_hash = d.passwords.hash(body.password) if body.password is not None else None
-    row = await d.pool.fetchrow(Q["users.update"], user_id, body.email, body.role, body.enabled, password_hash)
-    if row is None:
-        raise NotFound("user not found", field="id")
-    return row_struct(User, row)
+    return await accounts.update_user(d.pool, user_id, email=body.email, role=body.role, enabled=body.enabled,
+                                      password_hash=password_hash)
 
 
-@router.route("POST", "/users/{id}/quota", summary="Adjust a user's quota with a reason", access="admin",
+@routes.route("POST", "/users/{id}/quota", summary="Adjust a user's quota with a reason", access="admin",
               body=QuotaAdjust, response=QuotaEntry, status=201, tag="users")
 async def adjust_quota(call: Call) -> QuotaEntry:
     user_id, body = call.id(), call.body
@@ -101,18 +91,16 @@ async def adjust_quota(call: Call) -> QuotaEntry:
     return entry
 
 
-@router.route("GET", "/users/{id}/quota-log", summary="A user's quota ledger, newest first", access="admin",
+@routes.route("GET", "/users/{id}/quota-log", summary="A user's quota ledger, newest first", access="admin",
               query=PageQuery, response=Page[QuotaEntry], tag="users")
 async def quota_log(call: Call) -> Page[QuotaEntry]:
     user_id, q = call.id(), call.query
-    await _get(call, user_id)
-    rows = await call.deps.pool.fetch(Q["quota.log"], user_id, q.limit, q.offset)
-    return page_of(QuotaEntry, rows, q.limit, q.offset)
+    await accounts.get_user(call.deps.pool, user_id)
+    return await quota_ledger.history(call.deps.pool, user_id, q.limit, q.offset)
 
 
-@router.route("GET", "/me/quota-log", summary="The caller's own quota ledger, newest first", query=PageQuery,
+@routes.route("GET", "/me/quota-log", summary="The caller's own quota ledger, newest first", query=PageQuery,
               response=Page[QuotaEntry], tag="auth")
 async def my_quota_log(call: Call) -> Page[QuotaEntry]:
     q = call.query
-    rows = await call.deps.pool.fetch(Q["quota.log"], call.me.id, q.limit, q.offset)
-    return page_of(QuotaEntry, rows, q.limit, q.offset)
+    return await quota_ledger.history(call.deps.pool, call.me.id, q.limit, q.offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, cast
 
-from engine.errors import ConfigError
+from engine.domain.errors import ConfigError
 from engine.providers.base import Provider
 from engine.providers.engagelab import EngageLabProvider, EngageLabTransport
 from engine.providers.null import NullProvider

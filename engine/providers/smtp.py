@@ -13,7 +13,14 @@ from typing import Literal
 
 import aiosmtplib
 
-from engine.providers.base import INVALID_MESSAGE, NETWORK_ERROR, TIMEOUT, Message, SendResult, scrub
+from engine.providers.base import (
+    INVALID_MESSAGE,
+    NETWORK_ERROR,
+    TIMEOUT,
+    Message,
+    SendResult,
+    scrub,
+)
 
 log = logging.getLogger("edm.providers.smtp")
 

@@ -18,7 +18,7 @@ SELECT c.id, c.status, c.pause_reason, c.failure_reason, c.total, c.started_at, 
        count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
        count(*) FILTER (WHERE s.status = 'failed')::int AS failed,
        count(*) FILTER (WHERE s.status = 'cancelled')::int AS cancelled,
-       count(*) FILTER (WHERE s.settled_at >= $2 AND s.status IN ('sent', 'failed'))::int AS recent
+       count(*) FILTER (WHERE s.settled_at > $2 AND s.status IN ('sent', 'failed'))::int AS recent
 FROM campaigns c LEFT JOIN subtasks s ON s.campaign_id = c.id
 WHERE c.id = $1
 GROUP BY c.id;

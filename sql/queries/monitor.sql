@@ -1,4 +1,4 @@
--- The live overview (engine/monitor.py): four set-based reads per snapshot, whatever the
+-- The live overview (engine/live/overview.py): four set-based reads per snapshot, whatever the
 -- number of services or campaigns. `now` is the instant of the snapshot (the injected clock, not
 -- now(), so the numbers agree with the state computed from it); `user` is the user the overview
 -- is for, or null for an administrator's overview of everything.

@@ -1,0 +1,113 @@
+"""Campaign commands on running/paused campaigns: pause, resume, cancel, quota top-up."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from engine.domain.errors import InvalidState, NotFound, QuotaInsufficient
+from engine.domain.pause_rules import MESSAGES
+from engine.infra.queries import Q
+from engine.live.events import CampaignEvent, EventWriter
+from engine.store import quota_ledger
+
+
+def cancel_refund(cancelled: int, total: int, reserved: int) -> int:
+    """Units to refund when `cancelled` never-attempted subtasks go: never more than is held.
+
+    Units the start could not charge (total - reserved) were never held, so they are not refunded.
+    """
+    shortfall = max(0, total - reserved)
+    return max(0, min(reserved, cancelled - shortfall))
+
+
+async def _lock(conn: asyncpg.Connection, campaign_id: uuid.UUID) -> asyncpg.Record:
+    """The campaign row, locked for this transaction; NOT_FOUND when there is none."""
+    row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
+    if row is None:
+        raise NotFound("campaign not found", field="id")
+    return row
+
+
+def _by(user_id: uuid.UUID | None) -> str | None:
+    return str(user_id) if user_id else None
+
+
+async def cancel(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None,
+                 now: datetime) -> int:
+    """Cancel a running/paused campaign; refunds exactly the never-attempted subtasks."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _lock(conn, campaign_id)
+        if row["status"] not in ("running", "paused"):
+            raise InvalidState(f"a {row['status']} campaign cannot be cancelled here", field="status")
+        n = await conn.fetchval(Q["engine.cancel_subtasks"], campaign_id, now)
+        refund = cancel_refund(n, row["total"], row["reserved"])
+        await conn.execute(Q["engine.cancel_campaign"], campaign_id, now, n, refund)
+        if refund:
+            await quota_ledger.apply(conn, row["user_id"], refund, "refund", campaign_id=campaign_id,
+                                     operator_id=by_user_id, reason="campaign cancelled")
+        await events.write(conn, [CampaignEvent(campaign_id, "cancelled", "campaign cancelled",
+                                                {"cancelled": n, "refunded": refund,
+                                                 "by": _by(by_user_id)})], now)
+    return n
+
+
+async def refund_units(pool: asyncpg.Pool, campaign_id: uuid.UUID, n: int, reason: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
+        units = min(n, row["reserved"])
+        if units:
+            await conn.execute(Q["engine.take_reservation"], campaign_id, -units)
+            await quota_ledger.apply(conn, row["user_id"], units, "refund", campaign_id=campaign_id, reason=reason)
+
+
+async def pause(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None,
+                now: datetime) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _lock(conn, campaign_id)
+        if row["status"] not in ("running", "paused"):
+            raise InvalidState(f"a {row['status']} campaign cannot be paused", field="status")
+        if row["pause_reason"] == "USER":
+            return
+        await conn.execute(Q["engine.user_pause"], campaign_id)
+        await events.write(conn, [CampaignEvent(campaign_id, "paused", MESSAGES["USER"],
+                                                {"reason": "USER", "by": _by(by_user_id)})],
+                           now)
+
+
+async def resume(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None,
+                 now: datetime) -> None:
+    """Back to running; the routing checks run right after and may pause it again with a reason."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _lock(conn, campaign_id)
+        if row["status"] == "running":
+            return
+        if row["status"] != "paused":
+            raise InvalidState(f"a {row['status']} campaign cannot be resumed", field="status")
+        await conn.execute(Q["engine.user_resume"], campaign_id)
+        await events.write(conn, [CampaignEvent(campaign_id, "resumed", "campaign resumed",
+                                                {"by": _by(by_user_id)})], now)
+
+
+async def charge_shortfalls(pool: asyncpg.Pool, events: EventWriter, user_id: uuid.UUID,
+                            now: datetime) -> list[uuid.UUID]:
+    """Charge the extra units campaigns paused for NO_USER_QUOTA still need, oldest first."""
+    covered = []
+    for row in await pool.fetch(Q["engine.user_shortfall_campaigns"], user_id):
+        need = row["total"] - row["reserved"]
+        if need <= 0:
+            covered.append(row["id"])
+            continue
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await quota_ledger.apply(conn, user_id, -need, "charge", campaign_id=row["id"],
+                                         reason="recipients beyond the reservation")
+                await conn.execute(Q["engine.take_reservation"], row["id"], need)
+                await events.write(conn, [CampaignEvent(row["id"], "charged", f"{need} more units charged",
+                                                        {"units": need})], now)
+        except QuotaInsufficient:
+            break  # oldest first: a younger campaign does not jump the queue
+        covered.append(row["id"])
+    return covered

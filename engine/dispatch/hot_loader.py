@@ -1,0 +1,112 @@
+"""Builds and refreshes the hot state from database rows; owns the per-service adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any, Mapping, Protocol
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
+from engine.domain.errors import ConfigError, TemplateError
+from engine.infra.clock import Clock
+from engine.infra.queries import Q
+from engine.infra.secret_box import SecretBox
+from engine.providers.base import Provider
+from engine.templating.rendering import compile_template
+
+log = logging.getLogger("edm.engine.hot_loader")
+
+# What a reload of a services row refreshes in the hot state (not timers or the provider).
+LIVE_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled",
+               "used_today", "remaining_today", "quota_day_start", "next_reset", "last_request_at",
+               "consecutive_failures", "throttled_until", "abnormal_frozen", "abnormal_reason", "written_live")
+
+
+class ProviderBuilder(Protocol):
+    def build(self, kind: str, credentials: Mapping[str, Any], base_url: str | None = None) -> Provider: ...
+
+
+class HotLoader:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, tz: ZoneInfo, state: HotState, providers: ProviderBuilder,
+                 box: SecretBox):
+        self.pool = pool
+        self.clock = clock
+        self.tz = tz
+        self.state = state
+        self.providers = providers
+        self.box = box
+        self._provider_keys: dict[uuid.UUID, tuple[str, str, str | None]] = {}
+
+    async def load_all(self) -> None:
+        """Every service, every mapping, every running or paused campaign."""
+        for row in await self.pool.fetch(Q["engine.load_services"], None):
+            self.put_service(row)
+        by_user: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for row in await self.pool.fetch(Q["engine.load_mappings"], None):
+            by_user.setdefault(row["user_id"], set()).add(row["service_id"])
+        for uid, sids in by_user.items():
+            self.state.set_mapping(uid, sids)
+        for row in await self.pool.fetch(Q["engine.load_active_campaigns"], None):
+            await self.put_campaign(row)
+
+    def put_service(self, row: Mapping[str, Any]) -> ServiceState:
+        """Add a service or refresh it in place (in-flight sends hold the same object)."""
+        fresh = ServiceState.from_row(row, self.tz, self.clock.now())
+        s = self.state.services.get(fresh.id)
+        if s is None:
+            s = self.state.services[fresh.id] = fresh
+        else:
+            last = s.last_request_at
+            for name in LIVE_FIELDS:
+                setattr(s, name, getattr(fresh, name))
+            if last is not None and (s.last_request_at is None or last > s.last_request_at):
+                s.last_request_at = last  # memory may be ahead of a write still in the buffer
+            s.awaiting_reset = False
+        key = (row["provider"], row["credentials"], row["base_url"])
+        if self._provider_keys.get(s.id) != key:
+            old = s.provider
+            try:
+                s.provider = self.providers.build(row["provider"], self.box.open(row["credentials"]), row["base_url"])
+                self._provider_keys[s.id] = key
+            except ConfigError as exc:
+                # Unusable until fixed: its users see NO_AVAILABLE_SERVICE rather than failed sends.
+                log.error("service_provider_unusable service=%s error=%s", s.name, exc.message)
+                s.provider, s.enabled = None, False
+            if old is not None:
+                asyncio.ensure_future(old.close())
+        return s
+
+    async def drop_service(self, service_id: uuid.UUID) -> None:
+        s = self.state.services.pop(service_id, None)
+        self._provider_keys.pop(service_id, None)
+        if s is not None and s.provider is not None:
+            await s.provider.close()
+
+    async def put_campaign(self, row: Mapping[str, Any]) -> CampaignState:
+        """Add a campaign (its templates compiled once) or refresh its status in place."""
+        c = self.state.campaigns.get(row["id"])
+        if c is None:
+            c = CampaignState(row["id"], row["user_id"], row["status"], row["pause_reason"], row["sender_name"],
+                              row["total"], row["reserved"], row["created_at"])
+            for t in await self.pool.fetch(Q["engine.campaign_templates"], c.id):
+                try:
+                    c.templates[t["id"]] = compile_template(t["subject"], t["html_body"], t["text_body"])
+                except TemplateError as exc:
+                    # Its recipients fail one by one with TEMPLATE_ERROR; the engine keeps going.
+                    log.error("template_unusable campaign=%s template=%s error=%s", c.id, t["id"], exc.message)
+            self.state.add_campaign(c)
+        else:
+            c.status, c.pause_reason, c.total, c.reserved = (row["status"], row["pause_reason"], row["total"],
+                                                             row["reserved"])
+        return c
+
+    async def close(self) -> None:
+        for s in self.state.services.values():
+            if s.provider is not None:
+                with contextlib.suppress(Exception):
+                    await s.provider.close()

@@ -1,0 +1,33 @@
+"""What the API may ask of the engine: a narrow protocol, so the API never sees the runtime.
+
+The leader applies each command to its hot state and persists it; a process that does not lead
+forwards the same command to the leader.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+
+class EngineCommands(Protocol):
+    async def campaign_saved(self, campaign_id: uuid.UUID) -> None:
+        """A campaign was created or edited: start it now if it is due."""
+
+    async def cancel_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> int:
+        """Cancel a running or paused campaign; returns the refunded units."""
+
+    async def pause_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None: ...
+
+    async def resume_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None: ...
+
+    async def services_changed(self, service_id: uuid.UUID) -> None:
+        """A service was created or edited (enable, disable, quota, interval, reset time)."""
+
+    async def mapping_changed(self, user_id: uuid.UUID) -> None: ...
+
+    async def quota_changed(self, user_id: uuid.UUID) -> None: ...
+
+    async def unfreeze(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None: ...
+
+    async def reset_now(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None: ...

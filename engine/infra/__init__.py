@@ -1,0 +1,1 @@
+"""Infrastructure every layer uses: clock, settings, database, named SQL, secrets, passwords."""

@@ -1,0 +1,84 @@
+"""Configuration: one typed object read from `EDM_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from engine.domain.errors import ConfigError
+
+PREFIX = "EDM_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting of the product. Each field is read from `EDM_<FIELD in upper case>`."""
+
+    # PostgreSQL URL; empty = start the embedded PostgreSQL under `data_dir`.
+    database_url: str = ""
+    # Redis URL; empty = start an embedded redis-server under `data_dir`.
+    redis_url: str = ""
+    # Folder for the embedded servers' data (kept across restarts).
+    data_dir: str = ".edm"
+    # Address and port the control API listens on.
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Secret that signs JWTs; empty = a random one kept in `data_dir` (fine for a single host).
+    jwt_secret: str = ""
+    # Token lifetime in seconds.
+    jwt_ttl: int = 12 * 3600
+    # Fernet key (urlsafe base64, 32 bytes) that encrypts service credentials; empty = a key
+    # generated once and kept in `data_dir`.
+    secret_key: str = ""
+    # The business time zone for quota reset times.
+    business_tz: str = "Asia/Shanghai"
+    # Largest accepted request body in bytes (contact imports are the big ones).
+    max_body_bytes: int = 64 * 1024 * 1024
+    # Login throttling: failed attempts allowed per window, per account and per client address.
+    login_max_failures: int = 10
+    login_window_seconds: int = 300
+    # How long an Idempotency-Key answer is kept, in seconds.
+    idempotency_ttl: int = 24 * 3600
+    # Database pool size.
+    db_pool_size: int = 10
+    # Log level name.
+    log_level: str = "INFO"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.business_tz)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """Read `EDM_*` variables; unknown `EDM_*` keys are an error, not silently ignored."""
+        env = os.environ if env is None else env
+        known = {f.name for f in msgspec.structs.fields(cls)}
+        # Variables the tools themselves read (tests, demo) are not settings of the server.
+        tooling = {"test_database_url", "test_redis_url", "api", "token", "username", "password"}
+        raw: dict[str, object] = {}
+        for key, value in env.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX):].lower()
+            if name in tooling:
+                continue
+            if name not in known:
+                raise ConfigError(f"unknown setting {key}", field=key)
+            raw[name] = value
+        raw.update(overrides)
+        try:
+            settings = msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"bad setting: {exc}") from exc
+        try:
+            settings.tz
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"unknown time zone {settings.business_tz!r}", field="EDM_BUSINESS_TZ") from exc
+        return settings

@@ -1,0 +1,74 @@
+"""User accounts: creation (shared by the API, the CLI bootstrap and the demo seed), reads,
+updates and the state tokens and logins are checked against."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import NamedTuple
+
+import asyncpg
+
+from engine.domain.errors import Conflict, NotFound
+from engine.infra.passwords import Passwords
+from engine.infra.queries import Q
+from engine.store import quota_ledger
+from engine.store.rows import Page, User, page_of, row_struct
+
+
+async def create_user(pool: asyncpg.Pool, passwords: Passwords, username: str, email: str, password: str, *,
+                      role: str = "user", quota: int = 0, enabled: bool = True,
+                      operator_id: uuid.UUID | None = None) -> User:
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchrow(Q["users.by_username"], username):
+            raise Conflict(f"username {username!r} is taken", field="username")
+        row = await conn.fetchrow(Q["users.insert"], username, email, passwords.hash(password), role, enabled)
+        if quota:
+            await quota_ledger.apply(conn, row["id"], quota, "adjust", operator_id=operator_id,
+                                     reason="initial quota")
+        return row_struct(User, await conn.fetchrow(Q["users.get"], row["id"]))
+
+
+async def list_users(pool: asyncpg.Pool, limit: int, offset: int) -> Page[User]:
+    return page_of(User, await pool.fetch(Q["users.list"], limit, offset), limit, offset)
+
+
+async def get_user(pool: asyncpg.Pool, user_id: uuid.UUID) -> User:
+    row = await pool.fetchrow(Q["users.get"], user_id)
+    if row is None:
+        raise NotFound("user not found", field="id")
+    return row_struct(User, row)
+
+
+async def update_user(pool: asyncpg.Pool, user_id: uuid.UUID, *, email: str | None, role: str | None,
+                      enabled: bool | None, password_hash: str | None) -> User:
+    """Change what is given; a new password or a disable bumps the token version (tokens die)."""
+    row = await pool.fetchrow(Q["users.update"], user_id, email, role, enabled, password_hash)
+    if row is None:
+        raise NotFound("user not found", field="id")
+    return row_struct(User, row)
+
+
+async def login_state(pool: asyncpg.Pool, username: str) -> asyncpg.Record | None:
+    """id, role, enabled, password hash and token version of an account, by name."""
+    return await pool.fetchrow(Q["users.by_username"], username)
+
+
+async def record_login(pool: asyncpg.Pool, user_id: uuid.UUID, now: datetime) -> User:
+    await pool.execute(Q["users.touch_login"], user_id, now)
+    return await get_user(pool, user_id)
+
+
+class AuthState(NamedTuple):
+    id: uuid.UUID
+    username: str
+    role: str
+    enabled: bool
+    token_version: int
+
+
+async def auth_state(pool: asyncpg.Pool, user_id: uuid.UUID) -> AuthState | None:
+    """What a bearer token is checked against on every call."""
+    row = await pool.fetchrow(Q["users.auth_state"], user_id)
+    return None if row is None else AuthState(row["id"], row["username"], row["role"], row["enabled"],
+                                              row["token_version"])

@@ -1,0 +1,120 @@
+"""Sending services as the API takes and shows them (never with a whole secret)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal, NewType
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from engine.domain.quota_day import HHMM
+from engine.store.service_credentials import Provider
+
+ServiceId = NewType("ServiceId", uuid.UUID)
+StatusKind = Literal["created", "updated", "enabled", "disabled", "frozen", "unfrozen", "throttled", "reset",
+                     "manual_adjust"]
+
+# Every pattern ends in `$(?!\n)`: Python's `$` alone also accepts a trailing newline.
+# No leading or trailing blanks and no control characters, so "Main" and "Main " cannot both exist.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
+                                   pattern=r"^[^\s\x00-\x1f](?:[^\x00-\x1f]*[^\s\x00-\x1f])?$(?!\n)")]
+# A DNS hostname with at least two labels: the from-address is `sender@domain`.
+Domain = Annotated[str, msgspec.Meta(
+    max_length=253,
+    pattern=r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$(?!\n)")]
+BaseUrl = Annotated[str, msgspec.Meta(
+    max_length=2048,
+    pattern=r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(/\S*)?$(?!\n)")]
+DailyQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
+ResetTime = Annotated[str, msgspec.Meta(pattern=HHMM)]
+SendInterval = Annotated[int, msgspec.Meta(gt=0, le=86_400)]
+# Checked against the provider's shape by engine.store.service_credentials; errors name the key.
+CredentialsIn = Annotated[dict[str, Any], msgspec.Meta(
+    description='engagelab: {api_user, api_key}; smtp: {host, port, username, password, '
+                'tls: "starttls"|"tls"|"none"}')]
+
+
+class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    provider: Provider
+    domain: Domain
+    credentials: CredentialsIn
+    daily_quota: DailyQuota
+    reset_time: ResetTime
+    send_interval: SendInterval
+    base_url: BaseUrl | None = None
+    enabled: bool = True
+
+
+class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Any subset of the fields; credentials are replaced whole; `base_url: null` clears it."""
+
+    name: Name | UnsetType = UNSET
+    provider: Provider | UnsetType = UNSET
+    domain: Domain | UnsetType = UNSET
+    credentials: CredentialsIn | UnsetType = UNSET
+    daily_quota: DailyQuota | UnsetType = UNSET
+    reset_time: ResetTime | UnsetType = UNSET
+    send_interval: SendInterval | UnsetType = UNSET
+    base_url: BaseUrl | None | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+
+
+class Service(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    provider: str
+    domain: str
+    # The masked view: plain fields whole, secrets as `63b8…b868`.
+    credentials: dict[str, Any]
+    base_url: str | None
+    daily_quota: int
+    reset_time: str
+    send_interval: int
+    enabled: bool
+    used_today: int
+    remaining_today: int
+    quota_day_start: datetime
+    # The first reset after quota_day_start; in the past only while a reset is overdue.
+    next_reset_at: datetime
+    last_request_at: datetime | None
+    consecutive_failures: int
+    abnormal_frozen: bool
+    abnormal_reason: str | None
+    throttled_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StatusEntry(msgspec.Struct):
+    id: int
+    service_id: uuid.UUID
+    kind: str
+    message: str
+    data: dict[str, Any]
+    operator_id: uuid.UUID | None
+    created_at: datetime
+
+
+class ServiceBrief(msgspec.Struct):
+    """A service as a mapped user sees it: name and state, nothing about credentials."""
+
+    id: uuid.UUID
+    name: str
+    domain: str
+    enabled: bool
+    abnormal_frozen: bool
+    daily_quota: int
+    used_today: int
+    remaining_today: int
+    next_reset_at: datetime
+
+
+class UserServices(msgspec.Struct):
+    user_id: uuid.UUID
+    service_ids: list[uuid.UUID]
+    services: list[ServiceBrief]
+    # None until an administrator first sets the user's mapping.
+    updated_at: datetime | None

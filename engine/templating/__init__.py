@@ -1,0 +1,1 @@
+"""Template sandbox and rendering, shared by template saves and by sends."""

@@ -1,0 +1,210 @@
+"""Template rendering: compile a template's three parts once, then render them per recipient.
+
+Variables are `name`, `email` and every custom field of the contact (`{{ city }}`); `name` and
+`email` win over custom fields of the same name. A variable the contact does not have renders
+as empty text (see `BlankUndefined`); `{{ city | default('there') }}` gives a fallback. The HTML
+body is rendered with autoescaping on, the subject and the text body without HTML escaping; the
+subject is folded onto one line. Templates run in `GuardedSandbox` (Jinja2's immutable
+sandbox): reaching Python internals raises SecurityError, reported as TEMPLATE_ERROR.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Mapping
+
+from jinja2 import Template, TemplateSyntaxError, nodes
+from jinja2.sandbox import SecurityError
+
+from engine.domain.errors import TemplateError
+from engine.templating.sandbox import GuardedSandbox
+
+Part = Literal["subject", "html_body", "text_body"]
+# Largest rendered part, in characters; a template that grows past it is stopped.
+MAX_OUTPUT = 2_000_000
+
+_HTML = GuardedSandbox(autoescape=True)
+_PLAIN = GuardedSandbox(autoescape=False)
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+# What a save-time trial render feeds the template: enough to exercise unconditional code.
+_SAMPLE = {"name": "Sample Name", "email": "sample@example.com"}
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A template's parts, ready to render; an empty body part is None."""
+
+    subject: Template
+    html: Template | None
+    text: Template | None
+    # Each part's globals flattened once (see `_render_part`), in part order.
+    scopes: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+def contact_vars(email: str, name: str, fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The variables one contact offers to a template."""
+    out = dict(fields or {})
+    out["name"] = name
+    out["email"] = email
+    return out
+
+
+def _internal_reference(tree: nodes.Template) -> str | None:
+    """The first `x._private` / `x['__private']` / `x|attr('_private')` the template names, if any."""
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        match node:
+            case nodes.Getattr(attr=str(attr)) if attr.startswith("_"):
+                return attr
+            case nodes.Getitem(arg=nodes.Const(value=str(key))) if key.startswith("_"):
+                return key
+            case nodes.Filter(name="attr", args=[nodes.Const(value=str(key)), *_]) if key.startswith("_"):
+                return key
+    return None
+
+
+def _compile_part(part: Part, source: str) -> Template:
+    env = _HTML if part == "html_body" else _PLAIN
+    try:
+        tree = env.parse(source)
+        internal = _internal_reference(tree)
+        if internal is not None:
+            raise SecurityError(f"access to internal attribute {internal!r} is not allowed")
+        compiled = env.from_string(tree)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"{part}: line {exc.lineno}: {exc.message}", field=part,
+                            details={"line": exc.lineno}) from exc
+    except SecurityError as exc:
+        raise TemplateError(f"{part}: {exc}", field=part) from exc
+    _trial(part, compiled)
+    return compiled
+
+
+def _trial(part: Part, template: Template) -> None:
+    """Render once with sample data so unconditional unsafe code is refused at save time.
+
+    Only sandbox refusals count here: other errors (arithmetic on a missing field, say) depend
+    on the contact's data and show up in a preview or as that recipient's failure.
+    """
+    try:
+        _render_part(part, template, _SAMPLE)
+    except TemplateError as exc:
+        if isinstance(exc.__cause__, SecurityError):
+            raise
+
+
+def compile_template(subject: str, html_body: str, text_body: str) -> Compiled:
+    """Compile the three parts; raises TEMPLATE_ERROR naming the part (and line) that is wrong."""
+    s = _compile_part("subject", subject)
+    h = _compile_part("html_body", html_body) if html_body else None
+    t = _compile_part("text_body", text_body) if text_body else None
+    return Compiled(s, h, t, (_scope(s), _scope(h), _scope(t)))
+
+
+def _scope(template: Template | None) -> dict[str, Any]:
+    return dict(template.globals) if template is not None else {}
+
+
+def _render_part(part: Part, template: Template, variables: Mapping[str, Any],
+                 scope: Mapping[str, Any] | None = None) -> str:
+    """One part for one recipient.
+
+    The fast path runs the compiled template's own render function (the same sandboxed code
+    `generate` runs) in a context built from globals flattened at compile time: Jinja's
+    `new_context` merges a ChainMap of globals on every call, which was most of the cost. On
+    any error the part is rendered again through `generate`, whose traceback rewriting gives
+    the template line of the error (rendering is deterministic, so it fails the same way).
+    """
+    if scope is None:
+        return _render_reported(part, template, variables)
+    env = template.environment
+    ctx = env.context_class(env, {**scope, **variables}, template.name, template.blocks)
+    size = 0
+    chunks: list[str] = []
+    try:
+        for chunk in template.root_render_func(ctx):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                break
+            chunks.append(chunk)
+    except Exception:
+        return _render_reported(part, template, variables)
+    if size > MAX_OUTPUT:
+        raise TemplateError(f"{part}: rendered text is longer than {MAX_OUTPUT} characters", field=part)
+    return "".join(chunks)
+
+
+def _render_reported(part: Part, template: Template, variables: Mapping[str, Any]) -> str:
+    """Render through Jinja's public `generate`, turning any failure into TEMPLATE_ERROR."""
+    size = 0
+    chunks: list[str] = []
+    try:
+        for chunk in template.generate(variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateError(f"{part}: rendered text is longer than {MAX_OUTPUT} characters", field=part)
+            chunks.append(chunk)
+    except TemplateError:
+        raise
+    except Exception as exc:  # whatever the template did wrong, it is the template's error
+        line = _template_line(exc)
+        where = f"line {line}: " if line else ""
+        raise TemplateError(f"{part}: {where}{exc}", field=part, details={"line": line} if line else None) from exc
+    return "".join(chunks)
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line Jinja2 mapped into the traceback, if any."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render(compiled: Compiled, variables: Mapping[str, Any]) -> Rendered:
+    """Render one recipient's email; raises TEMPLATE_ERROR naming the part that failed."""
+    scopes = compiled.scopes
+    subject = _LINE_BREAKS.sub(" ", _render_part("subject", compiled.subject, variables, scopes[0])).strip()
+    html = _render_part("html_body", compiled.html, variables, scopes[1]) if compiled.html is not None else ""
+    text = _render_part("text_body", compiled.text, variables, scopes[2]) if compiled.text is not None else ""
+    return Rendered(subject, html, text)
+
+
+class CompiledCache:
+    """Compiled templates by id, valid while the template's `updated_at` is unchanged (LRU-bounded).
+
+    Every template update moves `updated_at` forward, so a stale entry is replaced on first use.
+    """
+
+    def __init__(self, max_entries: int = 1024):
+        self._max = max_entries
+        self._entries: OrderedDict[uuid.UUID, tuple[datetime, Compiled]] = OrderedDict()
+
+    def get(self, template_id: uuid.UUID, updated_at: datetime, subject: str, html_body: str,
+            text_body: str) -> Compiled:
+        hit = self._entries.get(template_id)
+        if hit is not None and hit[0] == updated_at:
+            self._entries.move_to_end(template_id)
+            return hit[1]
+        compiled = compile_template(subject, html_body, text_body)
+        self._entries[template_id] = (updated_at, compiled)
+        self._entries.move_to_end(template_id)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return compiled
+
+    def __len__(self) -> int:
+        return len(self._entries)

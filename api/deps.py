@@ -17,6 +17,7 @@ from engine.infra.passwords import Passwords
 from engine.infra.secret_box import SecretBox
 from engine.live.event_stream import RedisStreamPublisher
 from engine.live.metrics import EngineMetrics
+from engine.live.overview import OverviewCache
 
 
 @dataclass
@@ -37,6 +38,12 @@ class Deps:
     sse_ping_seconds: float = 15.0
     # Open event streams, ended on shutdown (api.views.events).
     streams: set[Any] = field(default_factory=set)
+    # Overview snapshots shared between clients (ttl from settings.overview_cache_seconds).
+    overviews: OverviewCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.overviews is None:
+            self.overviews = OverviewCache(self.settings.overview_cache_seconds)
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -102,7 +102,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({}, data_dir=str(tmp_path / "data"), jwt_secret="test-secret-" + "x" * 40)
+    # No shared overview snapshots: tests change rows and read the overview at once.
+    return Settings.from_env({}, data_dir=str(tmp_path / "data"), jwt_secret="test-secret-" + "x" * 40,
+                             overview_cache_seconds=0)
 
 
 @pytest.fixture

@@ -12,4 +12,6 @@ routes = Routes()
               access="user", response=Overview, tag="monitor")
 async def overview(call: Call) -> Overview:
     d = call.deps
-    return await build_overview(d.pool, d.clock.now(), d.settings.tz, None if call.me.is_admin else call.me.id)
+    viewer = None if call.me.is_admin else call.me.id
+    assert d.overviews is not None
+    return await d.overviews.get(viewer, lambda: build_overview(d.pool, d.clock.now(), d.settings.tz, viewer))

@@ -44,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl: int = 24 * 3600
     # Database pool size.
     db_pool_size: int = 10
+    # Seconds one overview snapshot is shared by every client with the same scope (0 = never).
+    overview_cache_seconds: float = 1.0
     # Log level name.
     log_level: str = "INFO"
 

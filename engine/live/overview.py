@@ -8,11 +8,13 @@ one read-only repeatable-read transaction so the parts agree with each other.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 from enum import IntEnum
-from typing import Any, Literal, Mapping
+from typing import Any, Awaitable, Callable, Literal, Mapping
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -201,3 +203,34 @@ async def campaign_owners(pool: asyncpg.Pool, campaign_ids: list[uuid.UUID]) -> 
     """Owner ids (as text) of the named campaigns: the event stream's role filter."""
     rows = await pool.fetch(Q["monitor.campaign_owners"], campaign_ids)
     return {r["id"]: r["user_id"] for r in rows}
+
+
+class OverviewCache:
+    """One snapshot per scope (an admin's, or one user's) shared for `ttl` seconds of real time:
+    a hundred dashboards refreshing every second cost one build a second, not a hundred.
+    Concurrent misses for one scope wait for the same build, which runs as its own task so a
+    client that goes away does not cancel it for the others."""
+
+    def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.monotonic = monotonic
+        self._entries: dict[uuid.UUID | None, tuple[float, asyncio.Task[Overview]]] = {}
+
+    async def get(self, viewer: uuid.UUID | None, build: Callable[[], Awaitable[Overview]]) -> Overview:
+        if self.ttl <= 0:
+            return await build()
+        t = self.monotonic()
+        entry = self._entries.get(viewer)
+        if entry is None or t - entry[0] >= self.ttl:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            entry = (t, asyncio.ensure_future(build()))
+            self._entries[viewer] = entry
+        task = entry[1]
+        try:
+            return await asyncio.shield(task)
+        except Exception:
+            # A failed build is not kept: the next request tries again.
+            if self._entries.get(viewer) is entry:
+                del self._entries[viewer]
+            raise

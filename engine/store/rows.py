@@ -18,10 +18,21 @@ class Page(msgspec.Struct, Generic[T]):
     offset: int
 
 
+# Field names per struct type: reflection once per type, not once per row (per-row
+# `msgspec.structs.fields` was a quarter of the API's CPU).
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in msgspec.structs.fields(kind))
+    return names
+
+
 def row_struct(kind: type[T], row: Any) -> T:
     """Build a struct from a record, ignoring extra columns such as window totals."""
-    names = msgspec.structs.fields(kind)  # type: ignore[arg-type]
-    return kind(**{f.name: row[f.name] for f in names})
+    return kind(**{name: row[name] for name in _field_names(kind)})
 
 
 def page_of(kind: type[T], rows: list[Any], limit: int, offset: int) -> Page[T]:

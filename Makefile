@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak typecheck lint bench-fanout bench-dispatch loadtest clean
+.PHONY: demo test soak typecheck lint bench-fanout bench-dispatch bench-memory loadtest clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 bench-fanout: $(STAMP)
 	$(BIN)/python bench/fanout.py
+
+bench-memory: $(STAMP)
+	$(BIN)/python bench/memory.py
 
 bench-dispatch: $(STAMP)
 	$(BIN)/python bench/dispatch.py --services 5000 --subtasks 100000

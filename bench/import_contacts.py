@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from api.app import init_app  # noqa: E402
 from edm.embedded import EmbeddedServers  # noqa: E402
 from edm.runtime import Urls, open_deps  # noqa: E402
-from engine import db  # noqa: E402
+from engine.infra import db  # noqa: E402
 from engine.infra.config import Settings  # noqa: E402
 from engine.infra.passwords import Passwords  # noqa: E402
 from engine.store.accounts import create_user  # noqa: E402

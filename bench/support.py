@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edm.embedded import EmbeddedServers  # noqa: E402
-from engine import db  # noqa: E402
+from engine.infra import db  # noqa: E402
 
 
 def server_url() -> str:

@@ -27,7 +27,7 @@ def _nodes(plan: dict) -> list[dict]:
     return out
 
 
-async def test_claim_plan_uses_the_pending_index_from_the_cursor(deps) -> None:
+async def test_claim_plan_walks_the_campaign_seq_index_from_the_cursor(deps) -> None:
     pool = deps.pool
     campaign = await _campaign_with_subtasks(pool, 20_000)
     # Half already sent, as in a campaign half-way through.
@@ -38,7 +38,7 @@ async def test_claim_plan_uses_the_pending_index_from_the_cursor(deps) -> None:
     plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     scans = [n for n in _nodes(plan) if n.get("Relation Name") == "subtasks"]
     assert scans and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in scans), scans
-    assert scans[0]["Index Name"] == "subtasks_pending"
+    assert scans[0]["Index Name"] == "subtasks_campaign_id_seq_key"
     # The cursor is part of the index condition, not a filter applied after walking settled rows.
     assert "seq >" in scans[0]["Index Cond"], scans[0]
 

@@ -36,8 +36,8 @@ SELECT s.id, s.seq, s.email, s.template_id,
 FROM subtasks s
 LEFT JOIN contacts c ON c.id = s.contact_id      -- a deleted contact still gets its email
 WHERE s.campaign_id = $1
-  AND s.status = 'pending'                        -- matches the partial index subtasks_pending
-  AND s.seq > $2                                  -- start after the last claimed key: never re-walk settled rows
+  AND s.status = 'pending'                        -- rows after the cursor are nearly all pending
+  AND s.seq > $2                                  -- from the last claimed key on subtasks_campaign_id_seq_key: never re-walk settled rows
 ORDER BY s.seq                                    -- index order, so LIMIT stops early
 LIMIT $3
 FOR UPDATE OF s SKIP LOCKED;                      -- a concurrent cancel or another claimer keeps its rows

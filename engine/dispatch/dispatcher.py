@@ -37,6 +37,7 @@ from engine.dispatch.waiting import wait_until
 from engine.domain.errors import TemplateError
 from engine.domain.fairness import pick_campaign
 from engine.infra.clock import Clock
+from engine.infra.db import is_transient
 from engine.live.events import EngineEvent, EventWriter
 from engine.live.metrics import EngineMetrics
 from engine.providers.base import Message, SendResult
@@ -67,6 +68,15 @@ class Settlement:
     give_back: bool = False
 
 
+def _quarantine(x: Settlement, exc: BaseException) -> Settlement:
+    """What a result the database refused is written as: a failure with a clean error (the
+    request was made, its outcome cannot be stored: at most once, never resent)."""
+    state = getattr(exc, "sqlstate", None)
+    error = SendResult.failed("SETTLE_REJECTED", f"the result could not be stored ({type(exc).__name__}"
+                                                 f"{' ' + state if state else ''}); original outcome: {x.result.outcome}")
+    return Settlement(x.bind, error, x.at, give_back=x.give_back)
+
+
 class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, claimer: Claimer, events: EventWriter,
                  write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
@@ -83,7 +93,8 @@ class Dispatcher:
         self.freeze_after = freeze_after
         self.queries = DispatchQueries(pool, events)
         self.settle: TimedOverflowBuffer[Settlement] = TimedOverflowBuffer(
-            self._flush, max_size=settle_batch, max_delay=settle_delay)
+            self._flush, max_size=settle_batch, max_delay=settle_delay, transient=is_transient,
+            quarantine=_quarantine, on_isolated=self._on_isolated)
         self._heap: list[tuple[datetime, int, uuid.UUID, int]] = []
         self.fair = FairQueues(state)
         self._order = itertools.count()
@@ -301,6 +312,9 @@ class Dispatcher:
                     if x.bind.service.written_live != (x.bind.service.consecutive_failures,
                                                        x.bind.service.throttled_until)}
         throttled = [x for x in batch if x.result.outcome == "throttled"]
+        # An unfreeze (or a reload) since the failure that asked for it cancels a freeze.
+        self._to_freeze.difference_update([sid for sid in self._to_freeze
+                                           if (sv := self.state.services.get(sid)) is None or not sv.abnormal_frozen])
         freeze = [services[sid] for sid in list(self._to_freeze) if sid in services]
         async with self.write_lock:
             live = [(s, (s.consecutive_failures, s.throttled_until)) for s in services.values()]
@@ -310,7 +324,8 @@ class Dispatcher:
                            {"retry_after": x.result.retry_after,
                             "until": x.bind.service.throttled_until.isoformat()
                             if x.bind.service.throttled_until else None}, x.at) for x in throttled],
-                [Freeze(s.id, s.abnormal_reason, s.consecutive_failures) for s in freeze], now)
+                [Freeze(s.id, s.abnormal_reason or f"{s.consecutive_failures} consecutive failures",
+                        s.consecutive_failures) for s in freeze], now)
         frozen = [s for s in freeze if s.id in frozen_ids]
         for s, written in live:
             s.written_live = written
@@ -343,6 +358,12 @@ class Dispatcher:
         if refunds:
             await self.refund_cancelled(refunds)
         await self.maybe_complete({x.bind.campaign.id for x in batch})
+
+    def _on_isolated(self, x: Settlement, exc: BaseException, rewritten: bool) -> None:
+        log.error("settle_result_refused subtask=%s service=%s outcome=%s rewritten=%s error=%r",
+                  x.bind.item.id, x.bind.service.name, x.result.outcome, rewritten, exc)
+        if self.metrics is not None:
+            self.metrics.settle_isolated(rewritten)
 
     def _gauge_queue_depth(self) -> None:
         """At most once a second while busy (the sum walks every active campaign, too much for

@@ -25,7 +25,7 @@ async def main(args: argparse.Namespace) -> None:
     pool = await db.create_pool(args.db, size=5)
     clock = ScaledClock(datetime.fromisoformat(args.start), args.factor, wall_anchor=args.anchor)
     box = SecretBox.from_settings("", settings.data_path)
-    engine = Engine(settings, pool, clock, ProviderFactory(), box, LogSink(), EngineOptions(claim_batch=50))
+    engine = Engine(settings, pool, clock, ProviderFactory(), box, LogSink(), EngineOptions(claim_batch=50, lease_seconds=2.0, renew_seconds=0.3))
     await engine.start()
     await engine.wait_leader()
     print("leader", flush=True)

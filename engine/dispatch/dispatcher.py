@@ -19,6 +19,7 @@ import asyncpg
 from engine.dispatch.claims import Claimer
 from engine.dispatch.dispatch_queries import (
     DispatchQueries,
+    Fence,
     Freeze,
     ServiceLive,
     SettleBatch,
@@ -81,7 +82,7 @@ class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, claimer: Claimer, events: EventWriter,
                  write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
-                 metrics: EngineMetrics | None = None):
+                 metrics: EngineMetrics | None = None, fence: Fence):
         self.pool = pool
         self.metrics = metrics
         self.clock = clock
@@ -91,7 +92,8 @@ class Dispatcher:
         self.mark_dirty = mark_dirty
         self.reset_due = reset_due
         self.freeze_after = freeze_after
-        self.queries = DispatchQueries(pool, events)
+        self.fence = fence
+        self.queries = DispatchQueries(pool, events, fence)
         self.settle: TimedOverflowBuffer[Settlement] = TimedOverflowBuffer(
             self._flush, max_size=settle_batch, max_delay=settle_delay, transient=is_transient,
             quarantine=_quarantine, on_isolated=self._on_isolated)
@@ -150,6 +152,9 @@ class Dispatcher:
     async def run(self) -> None:
         """Until `stop()`: it returns between ticks, so a bind written is always a send started."""
         while not self._stopping:
+            if not self.fence.held():
+                await self.fence.wait_held()  # a lapsed lease: no tick until it is renewed
+                continue
             self._wake.clear()
             # One tick under the lock: a reload or a reset never lands between the in-memory
             # counting of a bind and its write.

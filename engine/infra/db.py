@@ -29,6 +29,10 @@ def is_transient(exc: BaseException) -> bool:
     restarts, refuses connections for now); anything else is a bug or poisoned data."""
     if isinstance(exc, (OSError, asyncio.TimeoutError)):
         return True  # includes ConnectionError: refused, reset, unreachable
+    if isinstance(exc, asyncpg.exceptions._base.InternalClientError):
+        # Seen when a server kills a backend in the middle of a statement: the protocol state
+        # of that connection is broken, the pool replaces it.
+        return "cannot switch to state" in str(exc)
     if isinstance(exc, asyncpg.InterfaceError):
         # "connection is closed" / "pool is closing" pass; "another operation is in progress" is a bug.
         return "clos" in str(exc)

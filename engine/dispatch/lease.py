@@ -16,7 +16,6 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -32,23 +31,6 @@ class LeaseLost(EdmError):
     """Another engine holds the lease now: this one must stop dispatching and step down."""
 
     code = "LEASE_LOST"
-
-
-@dataclass(frozen=True)
-class LeaderInfo:
-    holder: str
-    epoch: int
-    since: datetime
-    renewed_at: datetime
-    expires_at: datetime
-    live: bool
-
-
-async def current_leader(pool: asyncpg.Pool) -> LeaderInfo | None:
-    """Who leads (or led last), from the lease row; None before any engine ever led."""
-    row = await pool.fetchrow(Q["leader.current"])
-    return None if row is None else LeaderInfo(row["holder"], row["epoch"], row["since"], row["renewed_at"],
-                                               row["expires_at"], row["live"])
 
 
 def engine_name() -> str:

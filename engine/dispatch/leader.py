@@ -24,13 +24,14 @@ from engine.dispatch.claims import Claimer
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.due import DueStarter
 from engine.dispatch.fanout import StartOutcome
+from engine.dispatch.hot_commands import HotCommands, decode, encode
 from engine.dispatch.hot_loader import HotLoader, ProviderBuilder
 from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
 from engine.dispatch.lease import Lease, LeaseLost, engine_name
 from engine.dispatch.notices import NoticeListener
 from engine.dispatch.pause_keeper import PauseKeeper
 from engine.dispatch.recovery import RecoveryReport, recover
-from engine.dispatch.resets import Resetter
+from engine.dispatch.resets import Resetter, reset_service_now
 from engine.domain.errors import EdmError, InvalidState, NotFound
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
@@ -118,6 +119,8 @@ class Engine:
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
                               poll_seconds=o.due_poll_seconds)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
+        self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
+                                    self.claimer, self.due)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -193,38 +196,22 @@ class Engine:
         while True:
             payload = await self._notices.get()
             try:
-                kind, _, raw_id = payload.partition(":")
-                target = uuid.UUID(raw_id)
+                kind, target, arg = decode(payload)
             except ValueError:
                 log.error("engine_notice_malformed payload=%r", payload)
                 continue
             try:
-                await self._apply_change(kind, target)
+                await self.commands.apply(kind, target, arg)
             except BaseException:
                 self._notices.put_nowait(payload)  # applied again after a transient error
                 raise
 
-    async def _changed(self, kind: str, target: uuid.UUID) -> None:
-        """Apply a change to the hot state here if this engine leads, else tell the leader."""
+    async def _changed(self, kind: str, target: uuid.UUID, arg: str | None = None) -> None:
+        """Apply a command to the hot state here if this engine leads, else send it to the leader."""
         if self.is_leader:
-            await self._apply_change(kind, target)
+            await self.commands.apply(kind, target, arg)
         elif self.role != "stopped":
-            await self.pool.execute(Q["engine.notify"], CHANNEL, f"{kind}:{target}")
-
-    async def _apply_change(self, kind: str, target: uuid.UUID) -> None:
-        match kind:
-            case "campaign":
-                await self._reload_campaign(target)
-            case "saved":
-                self.due.wake()
-            case "service":
-                await self._reload_service(target)
-            case "mapping":
-                await self._reload_mapping(target)
-            case "quota":
-                await self._reload_quota(target)
-            case _:
-                log.error("engine_notice_unknown kind=%s", kind)
+            await self.pool.execute(Q["engine.notify"], CHANNEL, encode(kind, target, arg))
 
     async def _supervise(self) -> None:
         done, _ = await asyncio.wait(self._tasks.values(), return_when=asyncio.FIRST_COMPLETED)
@@ -318,17 +305,6 @@ class Engine:
         log.info("engine_loaded services=%d users=%d campaigns=%d", len(self.state.services),
                  len(self.state.users), len(self.state.campaigns))
 
-    async def _reload_campaign(self, campaign_id: uuid.UUID) -> None:
-        row = await self.pool.fetchrow(Q["engine.load_active_campaigns"], campaign_id)
-        if row is None:
-            self.state.drop_campaign(campaign_id)
-            return
-        c = await self.loader.put_campaign(row)
-        self.claimer.want(c)
-        self.pauses.mark({c.user_id})
-        if c.runnable:
-            self.dispatcher.wake_user(c.user_id)
-
     # -- callbacks from the parts ---------------------------------------------------------------
 
     async def _on_filled(self, c: CampaignState) -> None:
@@ -346,7 +322,7 @@ class Engine:
 
     async def _on_started(self, outcome: StartOutcome) -> None:
         if outcome.status in ("running", "paused"):
-            await self._reload_campaign(outcome.campaign_id)
+            await self.commands.reload_campaign(outcome.campaign_id)
 
     # -- commands (the API's `deps.engine`) -----------------------------------------------------
 
@@ -387,36 +363,16 @@ class Engine:
                 raise NotFound("service not found", field="id")
             raise InvalidState("the service is not frozen", field="id")
         self.events.service(service_id, "unfrozen", "unfrozen by an administrator", now)
-        await self._changed("service", service_id)
+        await self._changed("unfrozen", service_id)
 
     async def reset_now(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None:
-        if not await self.resetter.reset_now(service_id, operator_id):
+        if self.is_leader:
+            if not await self.resetter.reset_now(service_id, operator_id):
+                raise NotFound("service not found", field="id")
+            return
+        if not await reset_service_now(self.pool, service_id, self.clock.now(), operator_id=operator_id):
             raise NotFound("service not found", field="id")
-        await self._changed("service", service_id)
+        await self._changed("reset", service_id)
 
-    # -- reloads of the hot state -----------------------------------------------------------------
-
-    async def _reload_service(self, service_id: uuid.UUID) -> None:
-        async with self.dispatcher.write_lock:  # the counters read must include every bind made
-            row = await self.pool.fetchrow(Q["engine.load_services"], service_id)
-            users = set(self.state.service_users.get(service_id, ()))
-            s = self.loader.put_service(row) if row is not None else None
-        if row is None:
-            await self.loader.drop_service(service_id)
-            self.dispatcher.fair.forget_service(service_id)
-        elif s is not None and s.dispatchable:
-            self.dispatcher.schedule(s)  # the interval may have changed: re-arm
-        self.resetter.wake()
-        self.pauses.mark(users)
-        self.dispatcher.count_frozen()
-
-    async def _reload_mapping(self, user_id: uuid.UUID) -> None:
-        rows = await self.pool.fetch(Q["engine.load_mappings"], user_id)
-        self.state.set_mapping(user_id, {r["service_id"] for r in rows})
-        self.pauses.mark({user_id})
-        self.dispatcher.wake_user(user_id)
-
-    async def _reload_quota(self, user_id: uuid.UUID) -> None:
-        u = self.state.users.get(user_id)
-        for cid in list(u.campaigns) if u is not None else []:
-            await self._reload_campaign(cid)
+    async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
+        await self._changed("remaining", service_id, str(remaining))

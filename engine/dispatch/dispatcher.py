@@ -270,7 +270,12 @@ class Dispatcher:
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text)
         try:
             assert s.provider is not None, "service without a provider"
-            result = await s.provider.send(message)
+            if self.fence.held():
+                result = await s.provider.send(message)
+            else:
+                # The lease ended since the bind (this process was paused or cut off): a leader
+                # never sends after its lease. Not a request: back to pending, like a throttle.
+                result = SendResult.throttled("LEASE_LOST", "not sent: the engine's lease ended first")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug is this request's failure, not the engine's

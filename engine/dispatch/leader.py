@@ -138,8 +138,8 @@ class Engine:
 
     async def _life(self) -> None:
         while True:
-            self.role = "standby"
             if not await self._try_acquire():
+                self.role = "standby"
                 log.info("engine_standby waiting for the active engine's lease to end")
                 await self.lease.acquire()
             try:

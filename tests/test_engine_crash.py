@@ -247,3 +247,20 @@ async def test_sigkill_of_an_engine_process_then_restart(deps, database_url) -> 
             await wait_status(pool, campaign, "completed", timeout=30)
         assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE error = $1", UNKNOWN_OUTCOME) == left_sending
         await check_invariants(pool, esp, settings)
+
+
+async def test_a_leader_that_cannot_renew_stops_binding_before_its_lease_ends(deps) -> None:
+    from engine.dispatch.lease import Lease
+
+    lease = Lease(deps.pool, "alone", seconds=1.2, renew_every=0.3)
+    assert await lease.try_acquire() and lease.held()
+    # No renewal (the keeper is not running: as if the database were unreachable). Counted from
+    # before the acquiring statement was sent, so it ends before the row's own expiry.
+    await asyncio.sleep(lease.seconds - lease.margin + 0.05)
+    assert not lease.held()
+    try:
+        await asyncio.wait_for(lease.wait_held(), 0.3)
+    except asyncio.TimeoutError:
+        pass  # a bind waits for a renewal that does not come
+    else:
+        raise AssertionError("wait_held returned without a renewal")

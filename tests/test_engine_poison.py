@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from edm.fake_esp import FakeEspConfig, Knobs
 from engine.infra.scaled_clock import ScaledClock
+from engine.live.metrics import EngineMetrics
 from engine.providers.base import SendResult, clean_text
 from tests.engine_support import (
     check_invariants,
@@ -75,9 +76,11 @@ async def test_a_result_the_database_refuses_is_isolated_and_written_as_a_failur
             END $$;
             CREATE TRIGGER refuse BEFORE UPDATE ON subtasks FOR EACH ROW EXECUTE FUNCTION refuse();""")
         engine, _ = new_engine(settings, pool, clock, deps.box, settle_batch=8)
+        engine.dispatcher.metrics = metrics = EngineMetrics()
         async with running(engine):
             await wait_status(pool, campaign, "completed")
             assert engine.dispatcher.settle.isolated == 1 and not engine.dispatcher.settle.dead
+        assert b'edm_settle_isolated_total{fate="rewritten"} 1.0' in metrics.render()
         rows = await pool.fetch("SELECT email, status, error FROM subtasks WHERE status <> 'sent'")
         assert [(r["email"], r["status"]) for r in rows] == [(emails[7], "failed")]
         assert rows[0]["error"].startswith("SETTLE_REJECTED") and "CheckViolationError" in rows[0]["error"]

@@ -65,7 +65,7 @@ class Lease:
 
     async def try_acquire(self) -> bool:
         t0 = time.monotonic()
-        row = await self.pool.fetchrow(Q["leader.acquire"], self.holder, self.seconds)
+        row = await self.pool.fetchrow(Q["leader.acquire"], self.holder, self.seconds, timeout=self.seconds / 2)
         if row is None:
             return False
         self.epoch, self.since = row["epoch"], row["since"]
@@ -94,7 +94,9 @@ class Lease:
             await asyncio.sleep(min(self.renew_every, 0.5) if failing else self.renew_every)
             t0 = time.monotonic()
             try:
-                row = await self.pool.fetchrow(Q["leader.renew"], self.epoch, self.holder, self.seconds)
+                # Bounded: a half-open connection must not hold the renewal (and so dispatch) forever.
+                row = await self.pool.fetchrow(Q["leader.renew"], self.epoch, self.holder, self.seconds,
+                                               timeout=self.seconds / 2)
             except Exception as exc:
                 if not is_transient(exc):
                     raise

@@ -4,6 +4,7 @@ a clean failure and counted, while every other result settles."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 from edm.fake_esp import FakeEspConfig, Knobs
@@ -34,6 +35,42 @@ def test_provider_strings_are_cleaned_once_at_the_adapter_boundary() -> None:
     assert r.error.encode("utf-8")  # storable: no lone surrogates left
     assert SendResult(outcome="sent", message_id="id\x00").message_id == "id"
     assert clean_text("plain") == "plain" and clean_text(None) is None
+
+
+async def test_a_non_utf8_smtp_reply_is_stored_cleaned(deps) -> None:
+    """A real SMTP conversation whose RCPT reply carries raw 0xFF 0xFE bytes (aiosmtplib decodes
+    them with surrogateescape); PostgreSQL must accept what the adapter returns."""
+    from engine.providers import Message, SmtpProvider
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 poison.test ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                writer.write(b"250 poison.test\r\n")
+            elif verb == b"RCPT":
+                writer.write(b"550 5.1.1 mailbox \xff\xfe unknown\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                break
+            else:
+                writer.write(b"250 OK\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    provider = SmtpProvider("127.0.0.1", port, tls="none", timeout=5)
+    try:
+        result = await provider.send(Message(subtask_id="s1", campaign_id="c1", from_address="a@poison.test",
+                                             to="b@example.net", subject="s", html="<p>h</p>", text="t"))
+    finally:
+        await provider.close()
+        server.close()
+        await server.wait_closed()
+    assert result.outcome == "failed" and result.error is not None and "unknown" in result.error
+    assert await deps.pool.fetchval("SELECT $1::text", result.error) == result.error  # no DataError
 
 
 async def test_nul_in_provider_errors_never_blocks_settlement(deps) -> None:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak typecheck lint bench-fanout bench-dispatch bench-memory loadtest clean
+.PHONY: demo test soak faults typecheck lint bench-fanout bench-dispatch bench-memory loadtest clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -q -m soak $(PYTEST_ARGS)
+
+# The fault runs of issue 8 (a throwaway PostgreSQL stopped and restarted, SIGSTOP of the
+# leader, poison replies); -s shows each run's figures.
+faults: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m faults $(PYTEST_ARGS)
 
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy

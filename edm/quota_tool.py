@@ -67,31 +67,46 @@ async def _set(settings: Settings, name: str, hhmm: str) -> int:
             await conn.execute(Q["quota_tool.log"], row["id"], "updated",
                                f"reset time {format_hhmm(row['reset_time'])} -> {hhmm} (edm quota set)",
                                {"reset_time": hhmm, "previous": format_hhmm(row["reset_time"])}, None)
-        await _tell_engine(d.pool, row["id"])
+        await _tell_engine(d.pool, "service", row["id"])
     print(f"{name}: resets daily at {hhmm} {settings.business_tz}; next reset "
           f"{_local(next_reset(reset, settings.tz, now), settings)}")
     return 0
 
 
 async def _reset_now(settings: Settings, name: str) -> int:
-    from engine.dispatch.resets import reset_service_now
+    # A plain connection, no Redis, no pool: the command takes effect in the time of one round trip.
+    from engine.infra import db
 
-    async with open_deps(settings, resolve_urls(settings)) as d:
-        row = await d.pool.fetchrow(Q["quota_tool.by_name"], name)
-        if row is None:
+    conn = await db.connect(resolve_urls(settings, redis=False).database)
+    try:
+        if await reset_by_name(conn, name, SystemClock().now()) is None:
             print(f"error: no service named {name!r}", file=sys.stderr)
             return 1
-        await reset_service_now(d.pool, row["id"], SystemClock().now(), note="edm quota reset-now")
-        await _tell_engine(d.pool, row["id"])
+    finally:
+        await conn.close()
     print(f"{name}: quota reset now")
     return 0
 
 
-async def _tell_engine(pool: Any, service_id: Any) -> None:
-    """A running engine reloads the service from the database (harmless when none runs)."""
+async def reset_by_name(conn: Any, name: str, now: datetime) -> Any:
+    """Reset a service's quota by hand and hand the leader the same command the API sends
+    (`reset:<id>`, delivered at commit); the service's id, or None if there is none by that name."""
+    from engine.dispatch.resets import reset_service_now
+
+    async with conn.transaction():
+        row = await conn.fetchrow(Q["quota_tool.by_name"], name)
+        if row is None:
+            return None
+        await reset_service_now(conn, row["id"], now, note="edm quota reset-now")
+        await _tell_engine(conn, "reset", row["id"])
+    return row["id"]
+
+
+async def _tell_engine(conn: Any, kind: str, service_id: Any) -> None:
+    """The running leader applies the command to its hot state (harmless when none runs)."""
     from engine.dispatch.leader import CHANNEL
 
-    await pool.execute(Q["engine.notify"], CHANNEL, f"service:{service_id}")
+    await conn.execute(Q["engine.notify"], CHANNEL, f"{kind}:{service_id}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

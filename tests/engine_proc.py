@@ -1,13 +1,17 @@
-"""An engine in its own process, for the SIGKILL test: `python -m tests.engine_proc ...`.
+"""An engine in its own process, for the SIGKILL and SIGSTOP tests: `python -m tests.engine_proc ...`.
 
-Prints `leader` once it leads, then dispatches until killed.
+Prints its role (`leader`, `standby`) each time it changes, then dispatches until killed. With
+`--send-log FILE`, appends `<wall time> <subtask id>` to FILE just before every provider call.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import time
 from datetime import datetime
+from typing import Any, Mapping
 
 import uvloop
 
@@ -17,7 +21,31 @@ from engine.infra.config import Settings
 from engine.infra.scaled_clock import ScaledClock
 from engine.infra.secret_box import SecretBox
 from engine.live.events import LogSink
+from engine.providers.base import Message, Provider, SendResult
 from engine.providers.factory import ProviderFactory
+
+
+class _Logged:
+    def __init__(self, inner: Provider, path: str):
+        self.inner = inner
+        self.path = path
+
+    async def send(self, message: Message) -> SendResult:
+        with open(self.path, "a") as f:
+            f.write(f"{time.time()} {message.subtask_id}\n")
+        return await self.inner.send(message)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class LoggingProviders(ProviderFactory):
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def build(self, kind: str, credentials: Mapping[str, Any], base_url: str | None = None) -> Provider:
+        return _Logged(super().build(kind, credentials, base_url), self.path)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -25,10 +53,17 @@ async def main(args: argparse.Namespace) -> None:
     pool = await db.create_pool(args.db, size=5)
     clock = ScaledClock(datetime.fromisoformat(args.start), args.factor, wall_anchor=args.anchor)
     box = SecretBox.from_settings("", settings.data_path)
-    engine = Engine(settings, pool, clock, ProviderFactory(), box, LogSink(), EngineOptions(claim_batch=50))
+    providers = LoggingProviders(args.send_log) if args.send_log else ProviderFactory()
+    engine = Engine(settings, pool, clock, providers, box, LogSink(),
+                    EngineOptions(claim_batch=50, lease_seconds=2.0, renew_seconds=0.3))
     await engine.start()
-    await engine.wait_leader()
-    print("leader", flush=True)
+    said = "idle"
+    while engine.role != "stopped":
+        role = "leader" if engine.is_leader and engine.leader.is_set() else engine.role
+        if role != said and role in ("leader", "standby"):
+            print(role, flush=True)
+        said = role
+        await asyncio.sleep(0.02)
     await engine.wait()
 
 
@@ -39,5 +74,6 @@ if __name__ == "__main__":
     parser.add_argument("--start", required=True)
     parser.add_argument("--anchor", type=float, required=True)
     parser.add_argument("--factor", type=float, default=50.0)
+    parser.add_argument("--send-log", default="")
     uvloop.run(main(parser.parse_args()))
     sys.exit(1)

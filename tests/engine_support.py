@@ -108,7 +108,9 @@ async def fake_esp(config: FakeEspConfig | None = None) -> AsyncIterator[tuple[s
 def new_engine(settings: Settings, pool: asyncpg.Pool, clock: Clock, box: SecretBox,
                providers: ProviderFactory | None = None, **options: Any) -> tuple[Engine, MemorySink]:
     sink = MemorySink()
-    opts = EngineOptions(**{"settle_delay": 0.005, "claim_batch": 50, **options})
+    # A short lease: a standby (or the engine after a crash) takes over within about 2.5 s.
+    opts = EngineOptions(**{"settle_delay": 0.005, "claim_batch": 50, "lease_seconds": 2.0,
+                            "renew_seconds": 0.3, **options})
     return Engine(settings, pool, clock, providers or ProviderFactory(), box, sink, opts), sink
 
 

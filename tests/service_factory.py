@@ -54,5 +54,8 @@ class EngineRecorder:
     async def services_changed(self, service_id: uuid.UUID) -> None:
         self.calls.append(("services_changed", service_id))
 
+    async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
+        self.calls.append(("remaining_set", service_id))
+
     async def mapping_changed(self, user_id: uuid.UUID) -> None:
         self.calls.append(("mapping_changed", user_id))

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edm.fake_esp import FakeEspConfig, Knobs
-from engine.dispatch.leader import EngineStopped
 from engine.dispatch.recovery import UNKNOWN_OUTCOME
 from engine.infra.scaled_clock import ScaledClock
 from tests.engine_support import (
@@ -153,21 +152,64 @@ async def test_commands_given_to_a_standby_reach_the_leader(deps) -> None:
         await check_invariants(pool, esp, settings)
 
 
-async def test_a_lost_lock_connection_stops_the_leader_loudly(deps) -> None:
+async def test_a_leader_whose_lease_was_taken_binds_nothing_and_steps_down(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
-    engine, _ = new_engine(settings, pool, clock, deps.box)
-    await engine.start()
-    await engine.wait_leader(10)
-    engine._lock_conn.terminate()
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=30)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(2)]
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, 30)
+        campaign = await make_campaign(pool, user, planned=30)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            async def some_sent() -> bool:
+                return len(esp.log.entries()) >= 3
+            await eventually(some_sent, what="some requests")
+            # Another engine takes the lease (as after a pause longer than the lease): a new epoch.
+            await pool.execute("UPDATE engine_leader SET epoch = epoch + 1, holder = 'elsewhere', "
+                               "since = now(), expires_at = now() + interval '1 hour'")
+            await eventually(_role(engine, "standby"), what="the old leader to step down")
+            frozen_at = len(esp.log.entries())
+            assert await _sending(pool) == 0  # its in-flight requests settled on the way out
+            await asyncio.sleep(1.0)
+            assert len(esp.log.entries()) == frozen_at  # a standby binds nothing
+            # The other engine goes away: this one takes over again (a new epoch) and finishes.
+            await pool.execute("UPDATE engine_leader SET expires_at = now()")
+            await engine.wait_leader(10)
+            await wait_status(pool, campaign, "completed")
+            assert engine.terms == 2 and engine.lease.epoch == 3
+        await check_invariants(pool, esp, settings)
+
+
+async def test_a_bind_under_a_stale_epoch_is_refused(deps) -> None:
+    from engine.dispatch.dispatch_queries import DispatchQueries
+    from engine.dispatch.lease import Lease, LeaseLost
+    from engine.live.events import EventWriter, MemorySink
+
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=50)
+    user = await make_user(pool, quota=1)
+    service = await make_service(pool, deps.box, settings, clock.now(), base_url="http://127.0.0.1:9")
+    await make_contacts(pool, user, 1)
+    campaign = await make_campaign(pool, user, planned=1)
+    from engine.dispatch.fanout import start_campaign
+    await start_campaign(pool, EventWriter(MemorySink()), campaign, clock.now())
+    sid = await pool.fetchval("SELECT id FROM subtasks")
+    old = Lease(pool, "old", seconds=30, renew_every=1)
+    assert await old.try_acquire()
+    await pool.execute("UPDATE engine_leader SET expires_at = now()")
+    assert await Lease(pool, "new", seconds=30, renew_every=1).try_acquire()
+    # The old leader still believes its lease holds (it was paused): the database refuses.
+    queries = DispatchQueries(pool, EventWriter(MemorySink()), old)
     try:
-        await asyncio.wait_for(engine.wait(), 10)
-    except EngineStopped as exc:
-        assert "leader lock" in str(exc)
+        await queries.bind([sid], [service], ["a@b.c"], [clock.now()])
+    except LeaseLost:
+        pass
     else:
-        raise AssertionError("the engine kept running without its lock")
-    assert engine.role == "stopped"
-    await engine.providers.close()
+        raise AssertionError("a stale epoch bound a subtask")
+    assert await pool.fetchval("SELECT status FROM subtasks") == "pending"
+    assert await pool.fetchval("SELECT used_today FROM services") == 0
 
 
 async def test_sigkill_of_an_engine_process_then_restart(deps, database_url) -> None:
@@ -205,3 +247,20 @@ async def test_sigkill_of_an_engine_process_then_restart(deps, database_url) -> 
             await wait_status(pool, campaign, "completed", timeout=30)
         assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE error = $1", UNKNOWN_OUTCOME) == left_sending
         await check_invariants(pool, esp, settings)
+
+
+async def test_a_leader_that_cannot_renew_stops_binding_before_its_lease_ends(deps) -> None:
+    from engine.dispatch.lease import Lease
+
+    lease = Lease(deps.pool, "alone", seconds=1.2, renew_every=0.3)
+    assert await lease.try_acquire() and lease.held()
+    # No renewal (the keeper is not running: as if the database were unreachable). Counted from
+    # before the acquiring statement was sent, so it ends before the row's own expiry.
+    await asyncio.sleep(lease.seconds - lease.margin + 0.05)
+    assert not lease.held()
+    try:
+        await asyncio.wait_for(lease.wait_held(), 0.3)
+    except asyncio.TimeoutError:
+        pass  # a bind waits for a renewal that does not come
+    else:
+        raise AssertionError("wait_held returned without a renewal")

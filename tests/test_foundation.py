@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,22 @@ async def test_health_reports_database_and_redis(anon: Api) -> None:
         resp = await anon.client.get(path)
         body = await resp.json()
         assert resp.status == 200 and body["data"] == {"status": "ok", "database": True, "redis": True}
+
+
+async def test_health_and_the_overview_say_which_engine_leads_since_when(anon: Api, admin: Api, deps) -> None:
+    from engine.infra.clock import FakeClock
+    from tests.engine_support import new_engine, running
+
+    engine, _ = new_engine(deps.settings, deps.pool, FakeClock(deps.clock.now()), deps.box)
+    async with running(engine):
+        body = await (await anon.client.get("/health")).json()
+        leader = body["data"]["leader"]
+        assert leader["engine"] == engine.name and leader["epoch"] == 1 and leader["live"] is True
+        assert datetime.fromisoformat(leader["since"].replace("Z", "+00:00")) == engine.lease.since
+        overview = await admin.ok("GET", "/monitor/overview")
+        assert overview["leader"]["engine"] == engine.name
+    body = await (await anon.client.get("/health")).json()
+    assert body["data"]["leader"]["live"] is False  # stopped: the lease was handed back
 
 
 async def test_envelope_shape_and_unknown_route(admin: Api) -> None:

@@ -83,7 +83,8 @@ async def disable_service(call: Call) -> Service:
               access="admin", body=RemainingIn, response=Service, tag="services")
 async def set_remaining(call: Call) -> Service:
     service = await _store(call).set_remaining(call.id(), call.body.remaining, call.body.reason, call.me.id)
-    await _changed(call, service.id)
+    if call.deps.engine is not None:
+        await call.deps.engine.remaining_set(service.id, call.body.remaining)
     return service
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import msgspec
 from aiohttp import web
@@ -10,14 +11,18 @@ from aiohttp import web
 from api import openapi
 from api.envelope import ok
 from api.routing import ROUTER, Call, Routes
+from engine.live.leadership import LeaderView, read_leader
 
 routes = Routes()
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, omit_defaults=True):
     status: str
     database: bool
     redis: bool
+    # Which engine leads and since when (absent when the database is unreachable or no
+    # engine has led yet); `live` false means no engine dispatches right now.
+    leader: LeaderView | None = None
 
 
 async def _probe(coro) -> bool:  # type: ignore[no-untyped-def]
@@ -34,7 +39,11 @@ async def health(call: Call) -> web.Response:
     d = call.deps
     db = await _probe(d.pool.fetchval("SELECT 1"))
     rd = await _probe(d.redis.ping())
-    data = Health("ok" if db and rd else "degraded", db, rd)
+    leader = None
+    if db:
+        with contextlib.suppress(Exception):
+            leader = await asyncio.wait_for(read_leader(d.pool), timeout=2)
+    data = Health("ok" if db and rd else "degraded", db, rd, leader)
     return ok(call.request, data, status=200 if db and rd else 503)
 
 

@@ -23,6 +23,9 @@ class Knobs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fail_all: bool = False
     # Retry-After header (seconds) on 429 answers; None sends no header.
     retry_after: Annotated[float, Meta(ge=0)] | None = 1.0
+    # The `message` of error answers (500 and 403) instead of the default text: fault runs
+    # send poison (a NUL, lone surrogates, megabytes) to check the engine cleans what it stores.
+    error_message: str | None = None
 
 
 class FakeEspConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -158,9 +158,9 @@ async def send(request: web.Request) -> web.Response:
             headers = {"Retry-After": f"{knobs.retry_after:g}"} if knobs.retry_after is not None else None
             return _error(429, THROTTLED, "too many requests (fake throttle)", headers)
         case 403:
-            return _error(403, SUSPENDED, "account suspended (fake fail_all)")
+            return _error(403, SUSPENDED, knobs.error_message or "account suspended (fake fail_all)")
         case _:
-            return _error(500, SERVER_ERROR, "internal error (fake error_rate)")
+            return _error(500, SERVER_ERROR, knobs.error_message or "internal error (fake error_rate)")
 
 
 async def get_config(request: web.Request) -> web.Response:

@@ -66,6 +66,9 @@ class Claimer:
             try:
                 async with self.pool.acquire() as conn:
                     items = await claim_batch(conn, c.id, c.cursor, size)
+            except BaseException:
+                self._wanted[campaign_id] = None  # still wanted when the task is restarted
+                raise
             finally:
                 c.refilling = False
             if self.state.campaigns.get(campaign_id) is not c:

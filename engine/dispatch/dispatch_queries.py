@@ -3,14 +3,17 @@ completions. The dispatcher loop holds no SQL; this is also the seam its tests c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
+from engine.dispatch.lease import LeaseLost
+from engine.infra.db import is_transient
 from engine.infra.queries import Q
 from engine.live.events import CampaignEvent, EventWriter
 
@@ -55,25 +58,46 @@ class SettleBatch:
     give_back: list[bool]
 
 
+class Fence(Protocol):
+    """The leader lease as the binds see it (engine/dispatch/lease.py)."""
+
+    @property
+    def epoch(self) -> int | None: ...
+
+    def held(self) -> bool: ...
+
+    async def wait_held(self) -> None: ...
+
+
 class DispatchQueries:
-    def __init__(self, pool: asyncpg.Pool, events: EventWriter):
+    def __init__(self, pool: asyncpg.Pool, events: EventWriter, fence: Fence):
         self.pool = pool
         self.events = events
+        self.fence = fence
 
     async def bind(self, ids: list[uuid.UUID], service_ids: list[uuid.UUID], from_addresses: list[str],
                    at: list[datetime]) -> set[uuid.UUID]:
         """Mark the subtasks `sending` (service, time) before any provider call; returns the ids
-        that could not be bound (cancelled or settled since they were claimed)."""
-        for attempt in range(3):
+        that could not be bound (cancelled or settled since they were claimed).
+
+        A transient failure is retried until the database answers (the statement is idempotent,
+        so a commit whose reply was lost is not counted twice), but only while the lease holds;
+        raises `LeaseLost` when the database says the lease is someone else's."""
+        failures = 0
+        while True:
+            await self.fence.wait_held()
             try:
-                rows = await self.pool.fetch(Q["engine.bind"], ids, service_ids, from_addresses, at)
-                return {r[0] for r in rows}
-            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
-                # Rolled back whole (an API transaction crossed it): nothing was bound, try again.
-                if attempt == 2:
+                rows = await self.pool.fetch(Q["engine.bind"], ids, service_ids, from_addresses, at, self.fence.epoch)
+            except Exception as exc:
+                if not is_transient(exc):
                     raise
-                log.warning("bind_retry attempt=%d", attempt + 1)
-        raise AssertionError("unreachable")
+                failures += 1
+                log.warning("bind_retry attempt=%d error=%r", failures, exc)
+                await asyncio.sleep(min(1.0, 0.05 * 2 ** min(failures, 6)))
+                continue
+            if rows and not rows[0]["leased"]:
+                raise LeaseLost("the database refused a bind: the lease is no longer this engine's")
+            return {r[0] for r in rows}
 
     async def settle(self, batch: SettleBatch, live: list[ServiceLive], throttled: list[Throttled],
                      freezes: list[Freeze], now: datetime) -> tuple[list[asyncpg.Record], set[uuid.UUID]]:

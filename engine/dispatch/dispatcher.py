@@ -19,6 +19,7 @@ import asyncpg
 from engine.dispatch.claims import Claimer
 from engine.dispatch.dispatch_queries import (
     DispatchQueries,
+    Fence,
     Freeze,
     ServiceLive,
     SettleBatch,
@@ -37,6 +38,7 @@ from engine.dispatch.waiting import wait_until
 from engine.domain.errors import TemplateError
 from engine.domain.fairness import pick_campaign
 from engine.infra.clock import Clock
+from engine.infra.db import is_transient
 from engine.live.events import EngineEvent, EventWriter
 from engine.live.metrics import EngineMetrics
 from engine.providers.base import Message, SendResult
@@ -67,11 +69,20 @@ class Settlement:
     give_back: bool = False
 
 
+def _quarantine(x: Settlement, exc: BaseException) -> Settlement:
+    """What a result the database refused is written as: a failure with a clean error (the
+    request was made, its outcome cannot be stored: at most once, never resent)."""
+    state = getattr(exc, "sqlstate", None)
+    error = SendResult.failed("SETTLE_REJECTED", f"the result could not be stored ({type(exc).__name__}"
+                                                 f"{' ' + state if state else ''}); original outcome: {x.result.outcome}")
+    return Settlement(x.bind, error, x.at, give_back=x.give_back)
+
+
 class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, claimer: Claimer, events: EventWriter,
                  write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
-                 metrics: EngineMetrics | None = None):
+                 metrics: EngineMetrics | None = None, fence: Fence):
         self.pool = pool
         self.metrics = metrics
         self.clock = clock
@@ -81,9 +92,11 @@ class Dispatcher:
         self.mark_dirty = mark_dirty
         self.reset_due = reset_due
         self.freeze_after = freeze_after
-        self.queries = DispatchQueries(pool, events)
+        self.fence = fence
+        self.queries = DispatchQueries(pool, events, fence)
         self.settle: TimedOverflowBuffer[Settlement] = TimedOverflowBuffer(
-            self._flush, max_size=settle_batch, max_delay=settle_delay)
+            self._flush, max_size=settle_batch, max_delay=settle_delay, transient=is_transient,
+            quarantine=_quarantine, on_isolated=self._on_isolated)
         self._heap: list[tuple[datetime, int, uuid.UUID, int]] = []
         self.fair = FairQueues(state)
         self._order = itertools.count()
@@ -139,6 +152,9 @@ class Dispatcher:
     async def run(self) -> None:
         """Until `stop()`: it returns between ticks, so a bind written is always a send started."""
         while not self._stopping:
+            if not self.fence.held():
+                await self.fence.wait_held()  # a lapsed lease: no tick until it is renewed
+                continue
             self._wake.clear()
             # One tick under the lock: a reload or a reset never lands between the in-memory
             # counting of a bind and its write.
@@ -254,7 +270,12 @@ class Dispatcher:
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text)
         try:
             assert s.provider is not None, "service without a provider"
-            result = await s.provider.send(message)
+            if self.fence.held():
+                result = await s.provider.send(message)
+            else:
+                # The lease ended since the bind (this process was paused or cut off): a leader
+                # never sends after its lease. Not a request: back to pending, like a throttle.
+                result = SendResult.throttled("LEASE_LOST", "not sent: the engine's lease ended first")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug is this request's failure, not the engine's
@@ -301,6 +322,9 @@ class Dispatcher:
                     if x.bind.service.written_live != (x.bind.service.consecutive_failures,
                                                        x.bind.service.throttled_until)}
         throttled = [x for x in batch if x.result.outcome == "throttled"]
+        # An unfreeze (or a reload) since the failure that asked for it cancels a freeze.
+        self._to_freeze.difference_update([sid for sid in self._to_freeze
+                                           if (sv := self.state.services.get(sid)) is None or not sv.abnormal_frozen])
         freeze = [services[sid] for sid in list(self._to_freeze) if sid in services]
         async with self.write_lock:
             live = [(s, (s.consecutive_failures, s.throttled_until)) for s in services.values()]
@@ -310,7 +334,8 @@ class Dispatcher:
                            {"retry_after": x.result.retry_after,
                             "until": x.bind.service.throttled_until.isoformat()
                             if x.bind.service.throttled_until else None}, x.at) for x in throttled],
-                [Freeze(s.id, s.abnormal_reason, s.consecutive_failures) for s in freeze], now)
+                [Freeze(s.id, s.abnormal_reason or f"{s.consecutive_failures} consecutive failures",
+                        s.consecutive_failures) for s in freeze], now)
         frozen = [s for s in freeze if s.id in frozen_ids]
         for s, written in live:
             s.written_live = written
@@ -343,6 +368,12 @@ class Dispatcher:
         if refunds:
             await self.refund_cancelled(refunds)
         await self.maybe_complete({x.bind.campaign.id for x in batch})
+
+    def _on_isolated(self, x: Settlement, exc: BaseException, rewritten: bool) -> None:
+        log.error("settle_result_refused subtask=%s service=%s outcome=%s rewritten=%s error=%r",
+                  x.bind.item.id, x.bind.service.name, x.result.outcome, rewritten, exc)
+        if self.metrics is not None:
+            self.metrics.settle_isolated(rewritten)
 
     def _gauge_queue_depth(self) -> None:
         """At most once a second while busy (the sum walks every active campaign, too much for

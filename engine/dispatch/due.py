@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import datetime
 from typing import Awaitable, Callable
 
@@ -12,8 +13,10 @@ import asyncpg
 from engine.dispatch.fanout import StartOutcome, start_campaign
 from engine.dispatch.waiting import wait_until
 from engine.infra.clock import Clock
+from engine.infra.db import is_transient
 from engine.infra.queries import Q
-from engine.live.events import EventWriter
+from engine.live.events import CampaignEvent, EventWriter
+from engine.store import quota_ledger
 
 log = logging.getLogger("edm.engine.due")
 BATCH = 20
@@ -40,7 +43,15 @@ class DueStarter:
             now = self.clock.now()
             ids = [r["id"] for r in await self.pool.fetch(Q["fanout.due_ids"], now, BATCH)]
             for campaign_id in ids:
-                outcome = await start_campaign(self.pool, self.events, campaign_id, now)
+                try:
+                    outcome = await start_campaign(self.pool, self.events, campaign_id, now)
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise  # the task is restarted; the campaign is still pending
+                    # One campaign that cannot start must not stop the engine, nor be tried forever.
+                    log.exception("campaign_start_crashed id=%s", campaign_id)
+                    outcome = await fail_start(self.pool, self.events, campaign_id,
+                                               f"could not start: {type(exc).__name__}: {exc}"[:500], now)
                 log.info("campaign_start id=%s status=%s total=%d reason=%s", campaign_id, outcome.status,
                          outcome.total, outcome.reason)
                 if outcome.status != "skipped":
@@ -49,3 +60,19 @@ class DueStarter:
                 continue
             nxt: datetime | None = await self.pool.fetchval(Q["fanout.due_next"], now)
             await wait_until(self.clock, nxt, self._wake, self.poll_seconds)
+
+
+async def fail_start(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, reason: str,
+                     now: datetime) -> StartOutcome:
+    """Mark a pending campaign failed with `reason` and refund its reservation (a start that
+    raised rolled back whole, so nothing else was written)."""
+    async with pool.acquire() as conn, conn.transaction():
+        c = await conn.fetchrow(Q["fanout.lock_pending"], campaign_id)
+        if c is None:
+            return StartOutcome(campaign_id, uuid.UUID(int=0), "skipped")
+        await conn.execute(Q["fanout.mark_failed"], campaign_id, reason, now)
+        if c["reserved"]:
+            await quota_ledger.apply(conn, c["user_id"], c["reserved"], "refund", campaign_id=campaign_id,
+                                     reason="campaign could not start")
+        await events.write(conn, [CampaignEvent(campaign_id, "failed", reason, {"refunded": c["reserved"]})], now)
+    return StartOutcome(campaign_id, c["user_id"], "failed", reason=reason)

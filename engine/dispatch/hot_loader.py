@@ -21,10 +21,10 @@ from engine.templating.rendering import compile_template
 
 log = logging.getLogger("edm.engine.hot_loader")
 
-# What a reload of a services row refreshes in the hot state (not timers or the provider).
-LIVE_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled",
-               "used_today", "remaining_today", "quota_day_start", "next_reset", "last_request_at",
-               "consecutive_failures", "throttled_until", "abnormal_frozen", "abnormal_reason", "written_live")
+# What a reload of a services row refreshes in the hot state: the configuration an administrator
+# owns. The live fields (failure streak, throttle, freeze, counters, last request) belong to the
+# running engine and change only through its own work or an explicit command (hot_commands.py).
+CONFIG_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled")
 
 
 class ProviderBuilder(Protocol):
@@ -61,11 +61,15 @@ class HotLoader:
         if s is None:
             s = self.state.services[fresh.id] = fresh
         else:
-            last = s.last_request_at
-            for name in LIVE_FIELDS:
+            old_quota = s.daily_quota
+            for name in CONFIG_FIELDS:
                 setattr(s, name, getattr(fresh, name))
-            if last is not None and (s.last_request_at is None or last > s.last_request_at):
-                s.last_request_at = last  # memory may be ahead of a write still in the buffer
+            # A new daily quota moves today's remaining by the difference, as the update statement
+            # did in the row: applied to memory's count, which may be ahead of the row's.
+            s.remaining_today = max(0, s.remaining_today + s.daily_quota - old_quota)
+            if fresh.quota_day_start > s.quota_day_start:
+                s.quota_day_start = fresh.quota_day_start  # a new reset time may move it forward
+            s.reschedule(self.tz, self.clock.now())
             s.awaiting_reset = False
         key = (row["provider"], row["credentials"], row["base_url"])
         if self._provider_keys.get(s.id) != key:

@@ -1,5 +1,11 @@
-"""The engine: leader election, start-up recovery, the named background tasks under a
-supervisor, and the command surface the API calls (`deps.engine`)."""
+"""The engine: leadership (a lease with fencing), start-up recovery, the named background tasks
+under a supervisor, and the command surface the API calls (`deps.engine`).
+
+A term of leadership: acquire the lease, recover, load the hot state, run the tasks. A task
+that meets a transient database error is restarted with back-off; a lost lease ends the term
+(no new binds; in-flight sends finish and settle) and the engine waits as a standby again; any
+other error is a bug and stops the engine.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Literal
 
 import asyncpg
 
@@ -17,14 +24,18 @@ from engine.dispatch.claims import Claimer
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.due import DueStarter
 from engine.dispatch.fanout import StartOutcome
+from engine.dispatch.hot_commands import HotCommands, decode, encode
 from engine.dispatch.hot_loader import HotLoader, ProviderBuilder
 from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
+from engine.dispatch.lease import Lease, LeaseLost, engine_name
+from engine.dispatch.notices import NoticeListener
 from engine.dispatch.pause_keeper import PauseKeeper
 from engine.dispatch.recovery import RecoveryReport, recover
-from engine.dispatch.resets import Resetter
+from engine.dispatch.resets import Resetter, reset_service_now
 from engine.domain.errors import EdmError, InvalidState, NotFound
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
+from engine.infra.db import is_transient
 from engine.infra.queries import Q
 from engine.infra.secret_box import SecretBox
 from engine.live.events import EventSink, EventWriter
@@ -32,10 +43,10 @@ from engine.live.metrics import EngineMetrics
 
 log = logging.getLogger("edm.engine")
 
-# Any constant works; every process of this product must use the same one.
-LEADER_LOCK = 7_201_002
 # NOTIFY channel on which non-leading processes hand changes to the leader.
 CHANNEL = "edm_engine"
+# Longest pause between two attempts of a task that meets transient database errors.
+MAX_RETRY_DELAY = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,10 @@ class EngineOptions:
     due_poll_seconds: float = 0.5
     stop_timeout: float = 10.0
     freeze_after: int = 10
-    leader_lock: int = LEADER_LOCK
+    # The leader lease: how long it lasts, how often the leader renews it (a standby polls at
+    # the same pace, so it takes over within lease + renewal seconds of the last renewal).
+    lease_seconds: float = 10.0
+    renew_seconds: float = 2.0
 
 
 class EngineStopped(EdmError):
@@ -74,19 +88,22 @@ class Engine:
         self.options = options or EngineOptions()
         self.metrics = metrics
         self.tz = settings.tz
+        self.name = engine_name()
+        self.lease = Lease(pool, self.name, seconds=self.options.lease_seconds,
+                           renew_every=self.options.renew_seconds)
         self.role: Role = "idle"
         self.error: BaseException | None = None
         self.recovery: RecoveryReport | None = None
+        self.terms = 0
         self.leader = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._lock_conn: Any = None
         self._stopping = False
-        self._lock_lost = asyncio.Event()
         self._notices: asyncio.Queue[str] = asyncio.Queue()
         self._build_parts()
 
     def _build_parts(self) -> None:
+        """Fresh hot state and parts for a term: nothing of an earlier term's memory is trusted."""
         o = self.options
         self.state = HotState()
         self.loader = HotLoader(self.pool, self.clock, self.tz, self.state, self.providers, self.box)
@@ -97,10 +114,13 @@ class Engine:
         self.dispatcher = Dispatcher(self.pool, self.clock, self.state, self.claimer, self.events, lock,
                                      mark_dirty=self.pauses.mark, reset_due=lambda: self.resetter.wake(),
                                      settle_batch=o.settle_batch, settle_delay=o.settle_delay,
-                                     freeze_after=o.freeze_after, metrics=self.metrics)
+                                     freeze_after=o.freeze_after, metrics=self.metrics, fence=self.lease)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
                               poll_seconds=o.due_poll_seconds)
+        self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
+        self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
+                                    self.claimer, self.due)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -117,68 +137,81 @@ class Engine:
         await self._main
 
     async def _life(self) -> None:
-        conn = self._lock_conn = await self.pool.acquire()
-        if not await conn.fetchval(Q["engine.leader_lock"], self.options.leader_lock):
-            self.role = "standby"
-            log.info("engine_standby waiting for the active engine to go away")
-            await conn.execute(Q["engine.leader_wait"], self.options.leader_lock)
+        while True:
+            if not await self._try_acquire():
+                self.role = "standby"
+                log.info("engine_standby waiting for the active engine's lease to end")
+                await self.lease.acquire()
+            try:
+                await self._term()
+                return  # stop() ended the term
+            except LeaseLost as exc:
+                log.error("engine_step_down reason=%s", exc)
+                await self._shutdown(orderly=True, step_down=True)
+                self._build_parts()
+
+    async def _try_acquire(self) -> bool:
+        try:
+            return await self.lease.try_acquire()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False
+
+    async def _term(self) -> None:
         self.role = "leader"
-        log.info("engine_leader")
-        # The lock lives as long as this connection: losing it means another engine may lead.
-        conn.add_termination_listener(self._on_lock_lost)
-        await conn.add_listener(CHANNEL, self._on_notify)
-        self.recovery = await recover(self.pool, self.events, self.clock.now())
-        await self._load()
+        self.terms += 1
+        log.info("engine_leader name=%s epoch=%s", self.name, self.lease.epoch)
+        self.recovery = await self._retrying("recovery", lambda: recover(self.pool, self.events, self.clock.now()))
+        await self._retrying("load", self._load)
         self.leader.set()
-        self._tasks = {name: asyncio.create_task(coro, name=f"engine.{name}") for name, coro in (
-            ("dispatcher", self.dispatcher.run()), ("claimer", self.claimer.run()),
-            ("settle", self.dispatcher.settle.run()), ("pauses", self.pauses.run()),
-            ("resets", self.resetter.run()), ("due", self.due.run()),
-            ("leader_lock", self._watch_lock()), ("commands", self._apply_notices()),
+        self._tasks = {name: asyncio.create_task(self._resilient(name, run), name=f"engine.{name}") for name, run in (
+            ("dispatcher", self.dispatcher.run), ("claimer", self.claimer.run),
+            ("settle", self.dispatcher.settle.run), ("pauses", self.pauses.run),
+            ("resets", self.resetter.run), ("due", self.due.run),
+            ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
         )}
         await self._supervise()
 
-    def _on_lock_lost(self, conn: object) -> None:
-        self._lock_lost.set()
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[Any]]) -> Any:
+        """`step()` until it gets past transient database errors (with back-off)."""
+        failures = 0
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                failures += 1
+                delay = min(MAX_RETRY_DELAY, 0.1 * 2 ** min(failures - 1, 6))
+                log.warning("engine_retry step=%s attempt=%d in=%.1fs error=%r", what, failures, delay, exc)
+                await asyncio.sleep(delay)
 
-    async def _watch_lock(self) -> None:
-        await self._lock_lost.wait()
-        raise EngineStopped("the leader lock connection was lost")
-
-    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
-        self._notices.put_nowait(payload)
+    async def _resilient(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """A named task: restarted after transient database errors, so only bugs end it."""
+        await self._retrying(name, run)
 
     async def _apply_notices(self) -> None:
         """Changes made through another process's API (a standby's), applied to the hot state."""
         while True:
             payload = await self._notices.get()
             try:
-                kind, _, raw_id = payload.partition(":")
-                await self._apply_change(kind, uuid.UUID(raw_id))
+                kind, target, arg = decode(payload)
             except ValueError:
                 log.error("engine_notice_malformed payload=%r", payload)
+                continue
+            try:
+                await self.commands.apply(kind, target, arg)
+            except BaseException:
+                self._notices.put_nowait(payload)  # applied again after a transient error
+                raise
 
-    async def _changed(self, kind: str, target: uuid.UUID) -> None:
-        """Apply a change to the hot state here if this engine leads, else tell the leader."""
+    async def _changed(self, kind: str, target: uuid.UUID, arg: str | None = None) -> None:
+        """Apply a command to the hot state here if this engine leads, else send it to the leader."""
         if self.is_leader:
-            await self._apply_change(kind, target)
+            await self.commands.apply(kind, target, arg)
         elif self.role != "stopped":
-            await self.pool.execute(Q["engine.notify"], CHANNEL, f"{kind}:{target}")
-
-    async def _apply_change(self, kind: str, target: uuid.UUID) -> None:
-        match kind:
-            case "campaign":
-                await self._reload_campaign(target)
-            case "saved":
-                self.due.wake()
-            case "service":
-                await self._reload_service(target)
-            case "mapping":
-                await self._reload_mapping(target)
-            case "quota":
-                await self._reload_quota(target)
-            case _:
-                log.error("engine_notice_unknown kind=%s", kind)
+            await self.pool.execute(Q["engine.notify"], CHANNEL, encode(kind, target, arg))
 
     async def _supervise(self) -> None:
         done, _ = await asyncio.wait(self._tasks.values(), return_when=asyncio.FIRST_COMPLETED)
@@ -186,17 +219,19 @@ class Engine:
             return  # tasks end because stop() ends them
         task = next(iter(done))
         exc = task.exception() if not task.cancelled() else None
+        if isinstance(exc, LeaseLost):
+            raise exc
         self.error = exc or RuntimeError(f"{task.get_name()} ended")
         log.critical("engine_task_died task=%s error=%r: the engine stops", task.get_name(), self.error)
         await self._shutdown(orderly=False)
         raise EngineStopped(f"engine task {task.get_name()} died: {self.error!r}") from exc
 
     async def stop(self) -> None:
-        """Stop cleanly: no new sends, in-flight sends finish and settle, the lock is released."""
+        """Stop cleanly: no new sends, in-flight sends finish and settle, the lease is released."""
         if self._stopping:
             return
         if self.role != "leader" and self._main is not None:
-            self._main.cancel()  # a standby (or a starting engine) only has its lock wait to end
+            self._main.cancel()  # a standby (or a starting engine) only has its lease wait to end
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._main
         await self._shutdown(orderly=True)
@@ -206,15 +241,20 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._main
 
-    async def _shutdown(self, orderly: bool) -> None:
+    async def _shutdown(self, orderly: bool, step_down: bool = False) -> None:
+        """End the term. A step-down keeps the engine alive (a standby again) and writes nothing
+        to the lease; a stop releases it."""
         self._stopping = True
+        self.leader.clear()
+        if step_down:
+            self.lease.forget()  # a bind waiting for the lease gives up: it will not come back
         dispatcher = self._tasks.get("dispatcher")
         if orderly and dispatcher is not None and not dispatcher.done():
             # Not cancelled: a bind statement is never cut off from the sends it promises.
             self.dispatcher.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(dispatcher), self.options.stop_timeout)
-        for name in ("due", "dispatcher", "claimer", "pauses", "resets", "leader_lock", "commands"):
+        for name in ("due", "dispatcher", "claimer", "pauses", "resets", "lease", "notices", "commands"):
             t = self._tasks.get(name)
             if t is not None and not t.done():
                 t.cancel()
@@ -231,34 +271,25 @@ class Engine:
             if not t.done():
                 t.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks = {}
         await self.loader.close()
-        await self._release_lock()
+        if step_down:
+            self._stopping = False
+            self.role = "standby"
+            return
+        await self.lease.release()
         self.role = "stopped"
 
-    async def _release_lock(self) -> None:
-        conn, self._lock_conn = self._lock_conn, None
-        if conn is not None:
-            # A dead connection may already be back in the pool: nothing to remove then.
-            with contextlib.suppress(Exception):
-                conn.remove_termination_listener(self._on_lock_lost)
-                await conn.remove_listener(CHANNEL, self._on_notify)
-            with contextlib.suppress(Exception):
-                await self.pool.release(conn)  # the pool's reset unlocks advisory locks
-
     async def abort(self) -> None:
-        """Crash simulation for tests: drop everything without writing; the lock dies with its connection."""
+        """Crash simulation for tests: drop everything without writing; the lease runs out."""
         self._stopping = True
         self.dispatcher.abandon()
         for t in self._tasks.values():
             t.cancel()
         if self._main is not None:
             self._main.cancel()
-        await asyncio.gather(*self._tasks.values(), *( [self._main] if self._main else []), return_exceptions=True)
-        conn, self._lock_conn = self._lock_conn, None
-        if conn is not None:
-            conn.terminate()
-            with contextlib.suppress(Exception):
-                await self.pool.release(conn)
+        await asyncio.gather(*self._tasks.values(), *([self._main] if self._main else []), return_exceptions=True)
+        self.lease.forget()
         self.role = "stopped"
 
     # -- hot state ------------------------------------------------------------------------------
@@ -273,17 +304,6 @@ class Engine:
         self.dispatcher.count_frozen()
         log.info("engine_loaded services=%d users=%d campaigns=%d", len(self.state.services),
                  len(self.state.users), len(self.state.campaigns))
-
-    async def _reload_campaign(self, campaign_id: uuid.UUID) -> None:
-        row = await self.pool.fetchrow(Q["engine.load_active_campaigns"], campaign_id)
-        if row is None:
-            self.state.drop_campaign(campaign_id)
-            return
-        c = await self.loader.put_campaign(row)
-        self.claimer.want(c)
-        self.pauses.mark({c.user_id})
-        if c.runnable:
-            self.dispatcher.wake_user(c.user_id)
 
     # -- callbacks from the parts ---------------------------------------------------------------
 
@@ -302,7 +322,7 @@ class Engine:
 
     async def _on_started(self, outcome: StartOutcome) -> None:
         if outcome.status in ("running", "paused"):
-            await self._reload_campaign(outcome.campaign_id)
+            await self.commands.reload_campaign(outcome.campaign_id)
 
     # -- commands (the API's `deps.engine`) -----------------------------------------------------
 
@@ -343,36 +363,16 @@ class Engine:
                 raise NotFound("service not found", field="id")
             raise InvalidState("the service is not frozen", field="id")
         self.events.service(service_id, "unfrozen", "unfrozen by an administrator", now)
-        await self._changed("service", service_id)
+        await self._changed("unfrozen", service_id)
 
     async def reset_now(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None:
-        if not await self.resetter.reset_now(service_id, operator_id):
+        if self.is_leader:
+            if not await self.resetter.reset_now(service_id, operator_id):
+                raise NotFound("service not found", field="id")
+            return
+        if not await reset_service_now(self.pool, service_id, self.clock.now(), operator_id=operator_id):
             raise NotFound("service not found", field="id")
-        await self._changed("service", service_id)
+        await self._changed("reset", service_id)
 
-    # -- reloads of the hot state -----------------------------------------------------------------
-
-    async def _reload_service(self, service_id: uuid.UUID) -> None:
-        async with self.dispatcher.write_lock:  # the counters read must include every bind made
-            row = await self.pool.fetchrow(Q["engine.load_services"], service_id)
-            users = set(self.state.service_users.get(service_id, ()))
-            s = self.loader.put_service(row) if row is not None else None
-        if row is None:
-            await self.loader.drop_service(service_id)
-            self.dispatcher.fair.forget_service(service_id)
-        elif s is not None and s.dispatchable:
-            self.dispatcher.schedule(s)  # the interval may have changed: re-arm
-        self.resetter.wake()
-        self.pauses.mark(users)
-        self.dispatcher.count_frozen()
-
-    async def _reload_mapping(self, user_id: uuid.UUID) -> None:
-        rows = await self.pool.fetch(Q["engine.load_mappings"], user_id)
-        self.state.set_mapping(user_id, {r["service_id"] for r in rows})
-        self.pauses.mark({user_id})
-        self.dispatcher.wake_user(user_id)
-
-    async def _reload_quota(self, user_id: uuid.UUID) -> None:
-        u = self.state.users.get(user_id)
-        for cid in list(u.campaigns) if u is not None else []:
-            await self._reload_campaign(cid)
+    async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
+        await self._changed("remaining", service_id, str(remaining))

@@ -41,7 +41,11 @@ class PauseKeeper:
                 await self._wake.wait()
                 continue
             users, self._dirty = self._dirty, set()
-            await self.apply(users)
+            try:
+                await self.apply(users)
+            except BaseException:
+                self._dirty |= users  # checked again when the task is restarted
+                raise
 
     async def apply(self, user_ids: set[uuid.UUID]) -> None:
         st = self.state

@@ -35,7 +35,7 @@ async def apply_resets(pool: asyncpg.Pool, tz: ZoneInfo, due: list[tuple[uuid.UU
     return {r["service_id"] for r in rows}
 
 
-async def reset_service_now(pool: asyncpg.Pool, service_id: uuid.UUID, now: datetime, *,
+async def reset_service_now(pool: asyncpg.Pool | asyncpg.Connection, service_id: uuid.UUID, now: datetime, *,
                             operator_id: uuid.UUID | None = None, note: str = "quota reset by hand") -> bool:
     """A reset by hand (API, `edm quota reset-now`): a new quota day from now; False = no such service.
 

@@ -1,8 +1,12 @@
 """A write-through buffer: items are flushed in one batch on size or after a short delay.
 
-Flush failures put the batch back at the front and retry after a back-off; `stop()` drains
-what is left. The delay is real time (it bounds write latency, it is not a business rule), so
-it does not go through the engine's clock.
+A flush that fails for a transient reason (the database went away) puts the batch back at the
+front and retries with a growing back-off: results stay in memory until the database is back.
+A flush that fails for any other reason is poisoned by some item: the batch is split in halves
+until the guilty items are alone, each is replaced by what `quarantine` makes of it (a clean
+failure) and written again; an item even that cannot write is set aside (logged, counted). The
+rest never waits behind it. `stop()` drains what is left. The delays are real time (they bound
+write latency, they are not business rules), so they do not go through the engine's clock.
 """
 
 from __future__ import annotations
@@ -15,17 +19,31 @@ log = logging.getLogger("edm.engine.settle_buffer")
 T = TypeVar("T")
 
 
+def _never_transient(exc: BaseException) -> bool:
+    return False
+
+
 class TimedOverflowBuffer(Generic[T]):
     def __init__(self, flush: Callable[[list[T]], Awaitable[None]], *, max_size: int = 500,
-                 max_delay: float = 0.02, retry_delay: float = 0.5):
+                 max_delay: float = 0.02, retry_delay: float = 0.1, max_retry_delay: float = 1.0,
+                 transient: Callable[[BaseException], bool] = _never_transient,
+                 quarantine: Callable[[T, BaseException], T | None] | None = None,
+                 on_isolated: Callable[[T, BaseException, bool], None] | None = None):
         self._flush = flush
         self.max_size = max_size
         self.max_delay = max_delay
         self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self._transient = transient
+        self._quarantine = quarantine
+        self._on_isolated = on_isolated
         self._items: list[T] = []
         self._wake = asyncio.Event()
         self._stopping = False
         self.flushed = 0
+        # Items rewritten as failures (`quarantine`), and items set aside unwritten.
+        self.isolated = 0
+        self.dead: list[T] = []
 
     def add(self, item: T) -> None:
         items = self._items
@@ -40,6 +58,7 @@ class TimedOverflowBuffer(Generic[T]):
 
     async def run(self) -> None:
         """The flush loop (a named engine task); returns after `stop()` once drained."""
+        failures = 0
         while True:
             if not self._items:
                 if self._stopping:
@@ -55,17 +74,72 @@ class TimedOverflowBuffer(Generic[T]):
                     pass
             batch, self._items = self._items[: self.max_size], self._items[self.max_size:]
             try:
-                # Shielded: a cancellation must not lose a batch half-way through its write.
-                await asyncio.shield(self._flush(batch))
-                self.flushed += len(batch)
+                await self._write(batch)
+                failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("settle_flush_failed items=%d", len(batch))
-                self._items[:0] = batch
-                if self._stopping:
+            except Exception as exc:  # transient: _write put the unwritten items back
+                failures += 1
+                delay = min(self.max_retry_delay, self.retry_delay * 2 ** min(failures - 1, 10))
+                log.warning("settle_flush_retry items=%d attempt=%d in=%.2fs error=%r",
+                            len(self._items), failures, delay, exc)
+                if self._stopping and failures > 3:
                     raise
-                await asyncio.sleep(self.retry_delay)
+                await asyncio.sleep(delay)
+
+    async def _write(self, batch: list[T]) -> None:
+        """Write `batch`, isolating poisoned items; raises (after putting back what is left)
+        only for a transient error."""
+        chunks = [batch]
+        while chunks:
+            chunk = chunks.pop()
+            try:
+                # Shielded: a cancellation must not lose a batch half-way through its write.
+                await asyncio.shield(self._flush(chunk))
+                self.flushed += len(chunk)
+                continue
+            except asyncio.CancelledError:
+                self._put_back(chunk, chunks)
+                raise
+            except Exception as exc:
+                if self._transient(exc):
+                    self._put_back(chunk, chunks)
+                    raise
+                if len(chunk) > 1:
+                    mid = len(chunk) // 2
+                    chunks += [chunk[mid:], chunk[:mid]]  # popped from the end: first half first
+                    continue
+                await self._isolate(chunk[0], exc)
+
+    def _put_back(self, chunk: list[T], chunks: list[list[T]]) -> None:
+        rest = [x for c in [chunk, *reversed(chunks)] for x in c]
+        self._items[:0] = rest
+        chunks.clear()
+
+    async def _isolate(self, item: T, exc: BaseException) -> None:
+        """One item the database refuses: write its clean replacement, else set it aside."""
+        replacement = self._quarantine(item, exc) if self._quarantine is not None else None
+        if replacement is not None:
+            try:
+                await asyncio.shield(self._flush([replacement]))
+                self.flushed += 1
+                self.isolated += 1
+                log.error("settle_item_isolated error=%r: written as a failure", exc)
+                if self._on_isolated is not None:
+                    self._on_isolated(item, exc, True)
+                return
+            except asyncio.CancelledError:
+                self._items.insert(0, replacement)
+                raise
+            except Exception as again:
+                if self._transient(again):
+                    self._items.insert(0, replacement)
+                    raise
+                exc = again
+        self.dead.append(item)
+        log.error("settle_item_dead error=%r: set aside unwritten", exc)
+        if self._on_isolated is not None:
+            self._on_isolated(item, exc, False)
 
     async def _full(self) -> None:
         while len(self._items) < self.max_size and not self._stopping:

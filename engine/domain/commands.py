@@ -24,6 +24,9 @@ class EngineCommands(Protocol):
     async def services_changed(self, service_id: uuid.UUID) -> None:
         """A service was created or edited (enable, disable, quota, interval, reset time)."""
 
+    async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
+        """An administrator set today's remaining quota by hand (the row is written)."""
+
     async def mapping_changed(self, user_id: uuid.UUID) -> None: ...
 
     async def quota_changed(self, user_id: uuid.UUID) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -14,6 +15,31 @@ log = logging.getLogger("edm.db")
 MIGRATIONS = SQL_DIR / "migrations"
 # Any constant works; it only has to be the same for every process of this product.
 MIGRATION_LOCK = 7_201_001
+
+
+# SQLSTATE classes of trouble that passes: connection exceptions (08), insufficient resources
+# (53: too many connections), operator intervention (57: shutdown, restart, cannot connect now),
+# and the two rollbacks a retry fixes (40001 serialization failure, 40P01 deadlock).
+_TRANSIENT_CLASSES = ("08", "53", "57")
+_TRANSIENT_STATES = ("40001", "40P01")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error that a later retry of the same work can get past (the server went away,
+    restarts, refuses connections for now); anything else is a bug or poisoned data."""
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return True  # includes ConnectionError: refused, reset, unreachable
+    if isinstance(exc, asyncpg.exceptions._base.InternalClientError):
+        # Seen when a server kills a backend in the middle of a statement: the protocol state
+        # of that connection is broken, the pool replaces it.
+        return "cannot switch to state" in str(exc)
+    if isinstance(exc, asyncpg.InterfaceError):
+        # "connection is closed" / "pool is closing" pass; "another operation is in progress" is a bug.
+        return "clos" in str(exc)
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", None) or ""
+        return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
+    return False
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -43,6 +43,9 @@ class EngineMetrics:
             "edm_dispatch_lateness_seconds", "Request start minus the moment its service became free.",
             buckets=LATENESS_BUCKETS, registry=r)
         self.frozen_services = Gauge("edm_frozen_services", "Services abnormally frozen.", registry=r)
+        self.settle_isolated_results = Counter(
+            "edm_settle_isolated", "Results the database refused, isolated from their batch: rewritten as a "
+            "clean failure, or set aside (dead) when even that was refused.", ["fate"], registry=r)
         self.api_request = Histogram("edm_api_request_seconds", "Control API latency by route pattern.",
                                      ["route", "method", "status"], buckets=REQUEST_BUCKETS, registry=r)
 
@@ -58,6 +61,9 @@ class EngineMetrics:
 
     def set_frozen(self, n: int) -> None:
         self.frozen_services.set(n)
+
+    def settle_isolated(self, rewritten: bool) -> None:
+        self.settle_isolated_results.labels("rewritten" if rewritten else "dead").inc()
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.api_request.labels(route, method, str(status)).observe(seconds)

@@ -23,6 +23,7 @@ import msgspec
 from engine.domain.pause_rules import pause_message
 from engine.domain.quota_day import format_hhmm, quota_day
 from engine.infra.queries import Q
+from engine.live.leadership import LeaderView, read_leader
 from engine.live.progress import figures
 
 ServiceLiveState = Literal["ready", "interval", "frozen", "disabled", "exhausted", "throttled"]
@@ -93,6 +94,8 @@ class Overview(msgspec.Struct):
     campaigns: list[CampaignView]
     users: list[UserView]
     totals: Totals
+    # Which engine leads (administrators only; None for a user, or before any engine led).
+    leader: LeaderView | None = None
 
 
 def service_state(row: Mapping[str, Any], now: datetime) -> tuple[ServiceLiveState, float]:
@@ -182,6 +185,7 @@ async def build_overview(pool: asyncpg.Pool, now: datetime, tz: ZoneInfo, viewer
         campaign_rows = await conn.fetch(Q["monitor.campaigns"], now, viewer)
         recent = _Recent(await conn.fetch(Q["monitor.recent"], now))
         user_rows = await conn.fetch(Q["monitor.users"], viewer)
+        leader = await read_leader(conn) if viewer is None else None
     services = [_service(r, now, tz, recent) for r in service_rows]
     campaigns = [_campaign(r, now, recent) for r in campaign_rows]
     users = [UserView(id=r["id"], username=r["username"], quota_remaining=r["quota_remaining"],
@@ -196,7 +200,7 @@ async def build_overview(pool: asyncpg.Pool, now: datetime, tz: ZoneInfo, viewer
         sent_last_minute=recent.last_minute if viewer is None else recent.last_minute_by_user.get(viewer, 0),
         pending=sum(c.pending for c in campaigns if c.status in ("running", "paused", "pending")))
     return Overview(now=now, business_tz=tz.key, services=services, campaigns=campaigns, users=users,
-                    totals=totals)
+                    totals=totals, leader=leader)
 
 
 async def campaign_owners(pool: asyncpg.Pool, campaign_ids: list[uuid.UUID]) -> dict[str, str]:

@@ -26,8 +26,26 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
 
+# Longest provider text the engine keeps (error texts and message ids end up in the database).
+TEXT_LIMIT = 500
+
+
+def clean_text(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
+    """A provider's string made storable: no NUL (PostgreSQL rejects it in text), no lone
+    surrogates (undecodable bytes smuggled through `surrogateescape`), at most `limit` chars."""
+    if text is None:
+        return None
+    if not text.isascii() or "\x00" in text:
+        text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
+
+
 class SendResult(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of one send attempt; never carries credentials."""
+    """The outcome of one send attempt; never carries credentials.
+
+    This is the adapter boundary: every string an adapter puts here (from the provider's reply)
+    is cleaned once on construction, so nothing downstream has to distrust it.
+    """
 
     outcome: Outcome
     message_id: str | None = None
@@ -35,6 +53,14 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     # Seconds the provider asked us to wait (throttled replies only, when it said so).
     retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("message_id", "error_code", "error"):
+            value = getattr(self, name)
+            if value is not None:
+                clean = clean_text(value)
+                if clean is not value:
+                    msgspec.structs.force_setattr(self, name, clean)
 
     @classmethod
     def sent(cls, message_id: str | None) -> "SendResult":
@@ -67,4 +93,4 @@ def scrub(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return text[:500]
+    return clean_text(text) or ""

@@ -1,13 +1,5 @@
 -- Dispatch engine: hot-state loading, claims, binds and settlements.
 
--- name: leader_lock
--- Held on a dedicated connection for the engine's whole life; its death releases it.
-SELECT pg_try_advisory_lock($1);
-
--- name: leader_wait
--- A standby blocks here until the active engine's connection goes away.
-SELECT pg_advisory_lock($1);
-
 -- name: load_services
 SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at,
@@ -44,17 +36,21 @@ FOR UPDATE OF s SKIP LOCKED;                      -- a concurrent cancel or anot
 
 -- name: bind
 -- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and
--- counts the requests against their services in the same statement. Only rows still pending
--- are bound: a cancel that got there first wins. Returns the ids NOT bound (usually none), so
--- a tick of thousands of binds does not ship thousands of ids back.
+-- counts the requests against their services in the same statement. Fenced: nothing is bound
+-- unless epoch $5 still holds an unexpired lease. Only rows still pending are bound: a cancel
+-- that got there first wins. Idempotent, so a bind whose reply was lost can be sent again: a
+-- row already `sending` with this very service and time was bound by the first attempt.
+-- Returns the ids NOT bound (usually none) and whether the lease held.
 WITH b AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])
         AS b(id, service_id, from_address, at)
+), lease AS (
+    SELECT 1 FROM engine_leader WHERE epoch = $5 AND expires_at > now()
 ), bound AS (
     UPDATE subtasks s
     SET status = 'sending', service_id = b.service_id, from_address = b.from_address, attempted_at = b.at
     FROM b
-    WHERE s.id = b.id AND s.status = 'pending'
+    WHERE s.id = b.id AND s.status = 'pending' AND EXISTS (SELECT 1 FROM lease)
     RETURNING s.id, s.service_id, s.attempted_at
 ), per_service AS (
     SELECT service_id, count(*)::int AS n, max(attempted_at) AS at FROM bound GROUP BY service_id
@@ -67,7 +63,11 @@ WITH b AS (
     FROM per_service p WHERE v.id = p.service_id
     RETURNING v.id
 )
-SELECT b.id FROM b WHERE NOT EXISTS (SELECT 1 FROM bound WHERE bound.id = b.id);
+SELECT b.id, EXISTS (SELECT 1 FROM lease) AS leased FROM b
+WHERE NOT EXISTS (SELECT 1 FROM bound WHERE bound.id = b.id)
+  AND NOT EXISTS (SELECT 1 FROM subtasks s                -- the snapshot: bound by an earlier attempt
+                  WHERE s.id = b.id AND s.status = 'sending' AND s.service_id = b.service_id
+                    AND s.attempted_at = b.at);
 
 -- name: settle
 -- Settles a batch of results. sent/failed close the subtask. A request that does not count

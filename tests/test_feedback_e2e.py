@@ -70,6 +70,16 @@ async def test_second_campaign_skips_bounced_complained_unsubscribed(admin: Api,
             assert await pool.fetchval("SELECT count(*) FROM delivery_events WHERE campaign_id = $1",
                                        first) == len(posted)
             assert (await api.ok("GET", "/me/suppression-count"))["suppressed"] == len(dead)
+            # Daily history (one day here), for the campaign and, as an admin, for the service.
+            for who, scope, target in ((api, "campaign", first), (admin, "service", service)):
+                days = (await who.ok("GET", f"/reports/daily?scope={scope}&id={target}"))["days"]
+                assert len(days) == 1 and days[0]["sent"] == N and days[0]["failed"] == 0, days
+                assert days[0]["delivered"] == len(kinds["delivered"])
+                assert days[0]["bounced"] == len(kinds["invalid"])
+                assert days[0]["complained"] == len(kinds["report"])
+            await api.err("GET", f"/reports/daily?scope=user&id={uuid.uuid4()}", 404, "NOT_FOUND")
+            rates = await admin.ok("GET", f"/services/{service}/reputation")
+            assert rates["sends"] == N and rates["hard_bounced"] == len(kinds["invalid"])
 
             # The second campaign to the same contacts: suppressed addresses are left out.
             seq_before = esp.log.next_seq()

@@ -20,9 +20,11 @@ def patch_settings(deps: Deps, **changes: Any) -> None:
 
 
 async def webhook_service(admin: Api, deps: Deps, esp: FakeEsp, esp_url: str, clock: Clock,
-                          **rates: float) -> tuple[uuid.UUID, str]:
-    """A service on the fake ESP with its webhook secret rotated and the fake posting to it."""
-    api_user = f"acct-{uuid.uuid4().hex[:8]}"
+                          api_user: str | None = None, **rates: float) -> tuple[uuid.UUID, str]:
+    """A service on the fake ESP with its webhook secret rotated and the fake posting to it.
+
+    The fake's feedback draws are seeded by (seed, api_user): a fixed pair repeats the outcomes."""
+    api_user = api_user or f"acct-{uuid.uuid4().hex[:8]}"
     service = await make_service(deps.pool, deps.box, deps.settings, clock.now(), base_url=esp_url,
                                  api_user=api_user, send_interval=1)
     secret = await admin.ok("POST", f"/services/{service}/webhook-secret")

@@ -63,6 +63,7 @@ async def test_second_campaign_skips_bounced_complained_unsubscribed(admin: Api,
             listed = await pool.fetch("SELECT email, reason FROM suppressions WHERE user_id = $1", uid)
             assert {r["email"] for r in listed} == {e.lower() for e in dead}
             funnel = await api.ok("GET", f"/campaigns/{first}/funnel")
+            assert (await api.ok("GET", f"/campaigns/{first}"))["funnel"] == funnel  # also in the detail
             assert funnel["sent"] == N and funnel["hard_bounced"] == len(kinds["invalid"])
             assert funnel["delivered"] == len(kinds["delivered"]) and funnel["opened"] == len(kinds["open"])
             assert funnel["complained"] == len(kinds["report"])

@@ -14,26 +14,10 @@ from api.routing import Call, Routes
 from engine.domain.errors import NotFound, ServiceUnavailable
 from engine.infra.queries import Q
 from engine.store.campaigns import Actor, ensure_visible
+from engine.store.feedback import Funnel, campaign_funnel
 from engine.store.retry import retry_failed
 
 routes = Routes()
-
-
-class Funnel(msgspec.Struct):
-    campaign_id: uuid.UUID
-    total: int
-    sent: int
-    failed: int
-    suppressed_at_start: int
-    attempts: int
-    delivered: int
-    opened: int
-    clicked: int
-    hard_bounced: int
-    soft_bounced: int
-    complained: int
-    unsubscribed: int
-    rates: dict[str, float]
 
 
 class DailyQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,21 +33,10 @@ class Retried(msgspec.Struct):
 
 @routes.route("GET", "/campaigns/{id}/funnel", summary="A campaign's delivery funnel and rates",
               response=Funnel, tag="feedback")
-async def campaign_funnel(call: Call) -> Funnel:
-    d = call.deps
+async def funnel(call: Call) -> Funnel:
     campaign_id = call.id()
-    await ensure_visible(d.pool, Actor(call.me.id, call.me.is_admin), campaign_id)
-    c = await d.pool.fetchrow(Q["feedback.campaign_counts"], campaign_id)
-    f = await feedback_store(d).funnel(campaign_id)
-    sent = c["sent"]
-
-    def rate(n: int) -> float:
-        return round(n / sent, 6) if sent else 0.0
-
-    return Funnel(campaign_id=campaign_id, total=c["total"], sent=sent, failed=c["failed"],
-                  suppressed_at_start=c["suppressed_count"], attempts=c["attempts"], **f,
-                  rates={k: rate(f[k]) for k in ("delivered", "opened", "clicked", "hard_bounced", "soft_bounced",
-                                                 "complained", "unsubscribed")})
+    await ensure_visible(call.deps.pool, Actor(call.me.id, call.me.is_admin), campaign_id)
+    return await campaign_funnel(call.deps.pool, campaign_id)
 
 
 @routes.route("GET", "/services/{id}/reputation", summary="A service's bounce and complaint rates over its "

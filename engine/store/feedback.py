@@ -48,6 +48,34 @@ class Recorded:
     frozen: list[tuple[uuid.UUID, str, str]] = field(default_factory=list)
 
 
+class Funnel(msgspec.Struct):
+    """A campaign's delivery funnel: sent → delivered → opened → clicked, and the losses; unique
+    per recipient, derived from the subtasks and the event rows. Rates are shares of `sent`."""
+
+    total: int
+    sent: int
+    failed: int
+    suppressed_at_start: int
+    attempts: int
+    delivered: int
+    opened: int
+    clicked: int
+    hard_bounced: int
+    soft_bounced: int
+    complained: int
+    unsubscribed: int
+    rates: dict[str, float]
+
+
+async def campaign_funnel(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> Funnel:
+    c = await pool.fetchrow(Q["feedback.campaign_counts"], campaign_id)
+    f = dict(await pool.fetchrow(Q["feedback.funnel"], campaign_id))
+    sent = c["sent"]
+    rates = {k: round(v / sent, 6) if sent else 0.0 for k, v in f.items()}
+    return Funnel(total=c["total"], sent=sent, failed=c["failed"], suppressed_at_start=c["suppressed_count"],
+                  attempts=c["attempts"], rates=rates, **f)
+
+
 @dataclass(frozen=True)
 class FeedbackPolicy:
     soft_bounce_limit: int = 3
@@ -142,10 +170,6 @@ class FeedbackStore:
         row = await conn.fetchrow(Q["feedback.guard_freeze"], service_id, reason, data, now)
         if row is not None:
             out.frozen.append((row["id"], row["name"], reason))
-
-    async def funnel(self, campaign_id: uuid.UUID) -> dict[str, int]:
-        row = await self.pool.fetchrow(Q["feedback.funnel"], campaign_id)
-        return dict(row)
 
     async def service_rates(self, service_id: uuid.UUID) -> dict[str, Any]:
         g = self.policy.guard

@@ -167,16 +167,18 @@ async def test_retry_resends_only_retryable_failures(admin: Api, deps) -> None:
             failed = await pool.fetch("SELECT id, email FROM subtasks WHERE campaign_id = $1 AND status = 'failed' "
                                       "ORDER BY seq", campaign)
             assert len(failed) == 8, "the fake failed some sends"
-            # One failed address is suppressed meanwhile, one failed on its template: neither is retried.
+            # One failed address is suppressed meanwhile, one failed on its template, one timed out
+            # (its outcome is unknown: it may have been delivered): none of them is retried.
             await api.ok("POST", "/suppressions", json={"email": failed[0]["email"], "reason": "asked by phone"})
             await pool.execute("UPDATE subtasks SET error = 'TEMPLATE_ERROR: x' WHERE id = $1", failed[1]["id"])
+            await pool.execute("UPDATE subtasks SET error = 'TIMEOUT: no answer' WHERE id = $1", failed[2]["id"])
             await api.err("POST", f"/campaigns/{uuid.uuid4()}/retry", 404, "NOT_FOUND")
             esp.config = esp.config.__class__(**{**{f: getattr(esp.config, f) for f in esp.config.__struct_fields__},
                                                  "users": {}})
             quota_before = await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", uid)
             seq_before = esp.log.next_seq()
             done = await api.ok("POST", f"/campaigns/{campaign}/retry")
-            retryable = {str(r["id"]) for r in failed[2:]}
+            retryable = {str(r["id"]) for r in failed[3:]}
             assert done["requeued"] == len(retryable)
             assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", uid) \
                 == quota_before - len(retryable)

@@ -69,10 +69,15 @@ SELECT id, name FROM frozen;
 
 -- name: retryable
 -- A finished campaign's failed recipients worth another attempt: not a template failure, not
--- hard-bounced or complained, not suppressed for the owner (or for everyone).
+-- hard-bounced or complained, not suppressed for the owner (or for everyone), and not a request
+-- whose outcome is unknown (a timeout, a dropped connection, a crash mid-send: it may have been
+-- delivered, and the engine never sends a subtask twice).
 SELECT s.id FROM subtasks s
 WHERE s.campaign_id = $1 AND s.status = 'failed'
   AND coalesce(s.error, '') NOT LIKE 'TEMPLATE_ERROR%'
+  AND coalesce(s.error, '') NOT LIKE 'TIMEOUT%'
+  AND coalesce(s.error, '') NOT LIKE 'NETWORK_ERROR%'
+  AND coalesce(s.error, '') NOT LIKE 'OUTCOME_UNKNOWN%'
   AND coalesce(s.outcome, '') NOT IN ('hard_bounce', 'complaint')
   AND NOT EXISTS (SELECT 1 FROM suppressions x
                   WHERE (x.user_id = $2 OR x.user_id IS NULL) AND x.email = lower(s.email));

@@ -186,3 +186,29 @@ def test_signature_is_hmac_sha256_of_the_timestamp() -> None:
     import hmac
     ts = str(int(time.time()))
     assert signature("s", ts) == hmac.new(b"s", ts.encode(), hashlib.sha256).hexdigest()
+
+
+async def test_suppression_finds_the_pending_subtask_in_a_fanned_out_campaign(admin: Api, deps) -> None:
+    """Pins the binary search over seq to fan-out's numbering (lower(email) order)."""
+    import random
+
+    from engine.dispatch.fanout import start_campaign
+    from engine.live.events import EventWriter, LogSink
+
+    pool = deps.pool
+    user, api = await admin.new_user(quota=200)
+    uid = uuid.UUID(user["id"])
+    rng = random.Random(5)
+    emails = [f"{rng.choice(['', 'Z', 'a', 'M'])}{rng.randrange(10**6):06d}.{i}@Ex{i % 3}.org" for i in range(150)]
+    rng.shuffle(emails)
+    await pool.execute("INSERT INTO contacts (user_id, email) SELECT $1, unnest($2::text[])", uid, emails)
+    campaign = await make_campaign(pool, uid, planned=150)
+    assert (await start_campaign(pool, EventWriter(LogSink()), campaign, NOW)).status == "running"
+    by_seq = sorted(emails, key=str.lower)
+    targets = [by_seq[0], by_seq[-1], by_seq[74], by_seq[75], by_seq[1]]
+    for email in targets + ["stranger@nowhere.org"]:
+        await api.ok("POST", "/suppressions", json={"email": email.upper(), "reason": "test"})
+    cancelled = {r["email"] for r in await pool.fetch(
+        "SELECT email FROM subtasks WHERE campaign_id = $1 AND status = 'cancelled'", campaign)}
+    assert cancelled == set(targets)
+    assert await pool.fetchval("SELECT cancelled_count FROM campaigns WHERE id = $1", campaign) == len(targets)

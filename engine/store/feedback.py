@@ -95,7 +95,9 @@ class FeedbackStore:
         guard_services: set[uuid.UUID] = set()
         async with self.pool.acquire() as conn, conn.transaction():
             for f in items:
-                sub = await conn.fetchrow(Q["feedback.match"], f.subtask_id, f.message_id, service_id)
+                sub = None
+                if f.subtask_id is not None:
+                    sub = await conn.fetchrow(Q["feedback.match"], f.subtask_id, service_id)
                 if sub is None:
                     out.unmatched += 1
                     continue

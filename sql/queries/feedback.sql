@@ -1,13 +1,11 @@
 -- Delivery feedback: provider callbacks, bounces, unsubscribes, opens and clicks.
 
 -- name: match
--- The subtask a callback is about: by the subtask id the engine sent as custom args, else by the
--- provider's message id; only a subtask sent through this service ($3; NULL = any) matches.
+-- The subtask a callback is about, by the subtask id the engine sends as custom args (a primary
+-- key probe); only a subtask sent through this service ($2; NULL = any) matches.
 SELECT s.id, s.campaign_id, s.email, s.service_id, s.status, c.user_id
 FROM subtasks s JOIN campaigns c ON c.id = s.campaign_id
-WHERE (s.id = $1 OR ($1::uuid IS NULL AND s.message_id = $2))
-  AND ($3::uuid IS NULL OR s.service_id = $3)
-LIMIT 1;
+WHERE s.id = $1 AND ($2::uuid IS NULL OR s.service_id = $2);
 
 -- name: match_email
 -- A bounce reported by address for one campaign (the generic bounce endpoint).

@@ -39,15 +39,29 @@ SELECT count(*)::int FROM suppressions WHERE user_id = $1;
 SELECT EXISTS (SELECT 1 FROM suppressions WHERE (user_id = $1 OR user_id IS NULL) AND email = lower($2));
 
 -- name: cancel_pending
--- A newly suppressed address must not be sent: its never-attempted subtasks in the owner's
--- active campaigns (all users' for an admin-wide entry) are cancelled; counted per campaign.
-WITH gone AS (
-    UPDATE subtasks s SET status = 'cancelled', settled_at = $3, error = 'SUPPRESSED: ' || $4
-    FROM campaigns c
-    WHERE lower(s.email) = lower($2) AND s.status = 'pending'
-      AND c.id = s.campaign_id AND c.status IN ('running', 'paused')
-      AND ($1::uuid IS NULL OR c.user_id = $1)
-    RETURNING s.campaign_id
+-- A newly suppressed address must not be sent: its never-attempted subtask in each of the
+-- owner's active campaigns (every user's for an admin-wide entry) is cancelled. Fan-out numbers
+-- a campaign's recipients 1..total in lower(email) order (fanout.create_subtasks), so the
+-- subtask is found by binary search over seq: about 20 probes of the (campaign_id, seq) key for
+-- a million recipients, and no index on email for fan-out and settle to maintain.
+WITH RECURSIVE search (campaign_id, lo, hi) AS (
+    SELECT id, 1, total FROM campaigns
+    WHERE status IN ('running', 'paused') AND total > 0 AND ($1::uuid IS NULL OR user_id = $1)
+    UNION ALL
+    SELECT s.campaign_id,
+           CASE WHEN m.e < lower($2) THEN mid.v + 1 ELSE s.lo END,
+           CASE WHEN m.e < lower($2) THEN s.hi ELSE mid.v END
+    FROM search s
+    CROSS JOIN LATERAL (SELECT (s.lo + s.hi) / 2 AS v) mid
+    CROSS JOIN LATERAL (SELECT lower(t.email) AS e FROM subtasks t
+                        WHERE t.campaign_id = s.campaign_id AND t.seq = mid.v) m
+    WHERE s.lo < s.hi
+), gone AS (
+    UPDATE subtasks t SET status = 'cancelled', settled_at = $3, error = 'SUPPRESSED: ' || $4
+    FROM search f
+    WHERE f.lo = f.hi AND t.campaign_id = f.campaign_id AND t.seq = f.lo
+      AND t.status = 'pending' AND lower(t.email) = lower($2)
+    RETURNING t.campaign_id
 )
 SELECT campaign_id, count(*)::int AS n FROM gone GROUP BY campaign_id;
 

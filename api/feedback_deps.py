@@ -40,7 +40,7 @@ async def after_feedback(d: Deps, refunded_users: set, frozen: list) -> None:  #
         writer.alert(service_id, "service_frozen", f"{name}: {reason}", now)
     if d.engine is None:
         return
-    for service_id, _, _ in frozen:
-        await d.engine.services_changed(service_id)
+    for service_id, _, reason in frozen:
+        await d.engine.guard_frozen(service_id, reason)
     for user_id in refunded_users:
         await d.engine.quota_changed(user_id)

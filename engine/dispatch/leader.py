@@ -356,6 +356,9 @@ class Engine:
     async def campaign_requeued(self, campaign_id: uuid.UUID) -> None:
         await self._changed("campaign", campaign_id)
 
+    async def guard_frozen(self, service_id: uuid.UUID, reason: str) -> None:
+        await self._changed("frozen", service_id, reason)
+
     async def mapping_changed(self, user_id: uuid.UUID) -> None:
         await self._changed("mapping", user_id)
 

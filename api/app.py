@@ -16,15 +16,19 @@ from api.views import (
     campaigns,
     contacts,
     events,
+    feedback_reports,
     monitor,
     senders,
     service_actions,
+    recipient_links,
     services,
+    suppression,
     system,
     tags,
     templates,
     user_services,
     users,
+    webhooks,
 )
 
 
@@ -32,7 +36,9 @@ def build_router() -> Router:
     """Every route of /api/v1, in the order the OpenAPI document lists them."""
     return Router(auth.routes, users.routes, services.routes, service_actions.routes, user_services.routes,
                   senders.routes, tags.routes, contacts.routes, templates.routes, campaigns.routes,
-                  campaign_actions.routes, monitor.routes, events.routes, system.routes)
+                  campaign_actions.routes, monitor.routes, events.routes, system.routes,
+                  # feedback: webhooks and bounces in, suppression, public recipient links, reports
+                  webhooks.routes, suppression.routes, recipient_links.routes, feedback_reports.routes)
 
 
 def init_app(d: Deps) -> web.Application:

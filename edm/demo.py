@@ -40,6 +40,11 @@ MAPPING = {
     "carol": ["el-small"],
 }
 FAILING_API_USERS = ["demo-broken"]
+# Recipients' behaviour per fake ESP account (shares of sends); el-steady's list is dirty enough
+# for the reputation guard to freeze it once it has enough sends to judge.
+FEEDBACK = {"default": {"hard_bounce_rate": 0.01, "soft_bounce_rate": 0.01, "complaint_rate": 0.001,
+                        "open_rate": 0.3, "click_rate": 0.05, "unsubscribe_rate": 0.01, "delay_ms": 500},
+            "demo-steady": {"hard_bounce_rate": 0.1, "unsubscribe_rate": 0.02, "delay_ms": 500}}
 
 
 class DemoApi:
@@ -124,6 +129,27 @@ async def seed(d: Deps, base: str, esp_base: str) -> bool:
     return True
 
 
+async def wire_feedback(base: str, esp: Any) -> None:
+    """Rotate every service's webhook secret (each run: secrets are shown once) and have the fake
+    ESP post its bounces, complaints, opens, clicks and unsubscribes back to the engine."""
+    from edm.fake_esp import FAKE_ESP, ConfigUpdate
+    from edm.fake_esp.webhooks import Feedback
+
+    hooks: dict[str, Feedback] = {}
+    async with aiohttp.ClientSession() as session:
+        admin = await DemoApi(session, base).login(*ADMIN)
+        page = await admin.call("GET", "/services?limit=1000")
+        api_users = {name: api_user for name, *_, api_user in SERVICES}
+        for svc in page["items"]:
+            api_user = api_users.get(svc["name"])
+            if api_user is None or api_user in FAILING_API_USERS:
+                continue
+            secret = await admin.call("POST", f"/services/{svc['id']}/webhook-secret")
+            rates = FEEDBACK.get(api_user, FEEDBACK["default"])
+            hooks[api_user] = Feedback(url=secret["url"], secret=secret["secret"], **rates)  # type: ignore[arg-type]
+    esp.app[FAKE_ESP].update(ConfigUpdate(webhooks=hooks))
+
+
 async def run_dashboard(api: str, username: str, password: str) -> None:
     """The dashboard in the foreground, in its own process so drawing never stalls the engine."""
     env = {**os.environ, "EDM_PASSWORD": password}
@@ -156,6 +182,8 @@ def run_demo(settings: Settings, *, open_dashboard: bool = True) -> int:
         try:
             created = await seed(d, base, esp_base)
             print(("seeded demo data" if created else "demo data already present (delete .edm/ to start over)"), flush=True)
+            await wire_feedback(base, esp)
+            print("the fake ESP posts signed delivery callbacks back (bounces, complaints, unsubscribes)", flush=True)
             print(f"fake ESP on {esp_base} (request log: {esp_base}/_fake/log)")
             print("logins: " + ", ".join(f"{u}/{p}" for u, p in [ADMIN] + [(u, p) for u, p, _ in USERS]), flush=True)
             if open_dashboard:

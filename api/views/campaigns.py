@@ -21,6 +21,7 @@ from engine.store.campaign_models import (
     CampaignStatus,
 )
 from engine.store.campaigns import Actor, Plan
+from engine.store.feedback import Funnel, campaign_funnel
 from engine.store.rows import Page
 
 routes = Routes()
@@ -57,6 +58,8 @@ class CampaignView(CampaignDetail, kw_only=True):
     """A campaign's detail with its live progress (counts, rate, ETA, pause reason and message)."""
 
     progress: Progress
+    # feedback: delivered, opened, clicked, bounced, complained, unsubscribed (and rates)
+    funnel: Funnel
 
 
 class CampaignQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -85,7 +88,8 @@ async def _saved(call: Call, campaign_id: uuid.UUID) -> None:
 
 async def _view(call: Call, detail: CampaignDetail) -> CampaignView:
     fields = msgspec.structs.asdict(detail)
-    return CampaignView(**fields, progress=await progress_of(call, detail.id))
+    return CampaignView(**fields, progress=await progress_of(call, detail.id),
+                        funnel=await campaign_funnel(call.deps.pool, detail.id))
 
 
 @routes.route("POST", "/campaigns", summary="Save a pending campaign, reserving its planned recipients",

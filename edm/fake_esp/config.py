@@ -7,6 +7,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from edm.fake_esp.webhooks import Feedback
+
 Rate = Annotated[float, Meta(ge=0, le=1)]
 
 
@@ -29,7 +31,7 @@ class Knobs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class FakeEspConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Start-up configuration. `default`, `users`, `seed` and `keys` may be changed at run time."""
+    """Start-up configuration. `default`, `users`, `seed`, `keys` and `webhooks` may change at run time."""
 
     default: Knobs = msgspec.field(default_factory=Knobs)
     # Per api_user knobs; a listed user's knobs replace the default as a whole.
@@ -38,6 +40,8 @@ class FakeEspConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     seed: int = 0
     # Expected api_key per api_user; users not listed are accepted with any key.
     keys: dict[str, str] = msgspec.field(default_factory=dict)
+    # Per api_user: post signed EngageLab callbacks to this URL, at these rates.
+    webhooks: dict[str, Feedback] = msgspec.field(default_factory=dict)
     # Append every logged request to this JSON-lines file too.
     log_file: str | None = None
     # Requests kept in memory (the oldest are dropped past this; the file keeps all).
@@ -54,6 +58,7 @@ class ConfigUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     users: dict[str, Knobs] | msgspec.UnsetType = msgspec.UNSET
     seed: int | msgspec.UnsetType = msgspec.UNSET
     keys: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+    webhooks: dict[str, Feedback] | msgspec.UnsetType = msgspec.UNSET
 
     def apply(self, config: FakeEspConfig) -> FakeEspConfig:
         changes = {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not msgspec.UNSET}

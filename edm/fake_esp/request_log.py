@@ -24,6 +24,8 @@ class LogEntry(msgspec.Struct, kw_only=True):
     outcome: Outcome
     status: int
     email_id: str | None
+    # The `headers` object of the send body (List-Unsubscribe and friends), as received.
+    headers: dict[str, str] | None = None
 
 
 _encoder = msgspec.json.Encoder()

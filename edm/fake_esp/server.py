@@ -16,6 +16,7 @@ from aiohttp import web
 from msgspec import Meta
 
 from edm.fake_esp.config import ConfigUpdate, FakeEspConfig, Knobs
+from edm.fake_esp.webhooks import WebhookPoster, plan
 from edm.fake_esp.request_log import (
     LogEntry,
     Outcome,
@@ -52,6 +53,7 @@ class SendRequest(msgspec.Struct, kw_only=True):
     body: Body
     request_id: str | None = None
     custom_args: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
 
 
 _send_decoder = msgspec.json.Decoder(SendRequest)
@@ -65,11 +67,24 @@ class FakeEsp:
         self.config = config
         self.log = RequestLog(config.log_max, config.log_file)
         self._rngs: dict[str, random.Random] = {}
+        self._feedback_rngs: dict[str, random.Random] = {}
+        self.webhooks = WebhookPoster()
 
     def update(self, change: ConfigUpdate) -> None:
         self.config = change.apply(self.config)
         if change.seed is not msgspec.UNSET:
             self._rngs.clear()
+            self._feedback_rngs.clear()
+
+    def feedback(self, api_user: str, req: SendRequest, email_id: str) -> None:
+        """Schedule the callbacks of one accepted message, when this user has webhooks configured."""
+        fb = self.config.webhooks.get(api_user)
+        if fb is None:
+            return
+        rng = self._feedback_rngs.get(api_user)
+        if rng is None:
+            rng = self._feedback_rngs[api_user] = random.Random(f"{self.config.seed}:feedback:{api_user}")
+        self.webhooks.schedule(fb, plan(rng, fb), req.to[0], req.request_id, email_id, req.custom_args)
 
     def rng(self, api_user: str) -> random.Random:
         # One stream per user: a user's outcomes repeat whatever other users do in between.
@@ -94,7 +109,7 @@ class FakeEsp:
             seq=self.log.next_seq(), time=when, t=t, api_user=api_user,
             from_=req.from_ if req else None, to=list(req.to) if req else None,
             request_id=req.request_id if req else None, custom_args=req.custom_args if req else None,
-            outcome=outcome, status=status, email_id=email_id,
+            outcome=outcome, status=status, email_id=email_id, headers=req.headers if req else None,
         ))
 
 
@@ -152,6 +167,8 @@ async def send(request: web.Request) -> web.Response:
         await asyncio.sleep(knobs.latency_ms / 1000)
     match status:
         case 200:
+            assert email_id is not None
+            esp.feedback(api_user, req, email_id)
             request_id = req.request_id or str(uuid.uuid4())
             return web.json_response({"email_ids": [email_id], "request_id": request_id})
         case 429:
@@ -224,6 +241,13 @@ async def get_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[FAKE_ESP].log.stats())
 
 
+async def get_webhooks(request: web.Request) -> web.Response:
+    """`GET /_fake/webhooks`: the callbacks posted so far (to, request_id, kind, engine's status)."""
+    posted = request.app[FAKE_ESP].webhooks.posted
+    return web.json_response([{"to": p.to, "request_id": p.request_id, "kind": p.kind, "status": p.status}
+                              for p in posted])
+
+
 def build_app(config: FakeEspConfig | None = None) -> web.Application:
     """The fake ESP as an aiohttp application."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -232,6 +256,7 @@ def build_app(config: FakeEspConfig | None = None) -> web.Application:
 
     async def close_log(_: web.Application) -> None:
         esp.log.close()
+        await esp.webhooks.close()
 
     app.on_cleanup.append(close_log)
     app.router.add_post("/v1/mail/send", send)
@@ -241,6 +266,7 @@ def build_app(config: FakeEspConfig | None = None) -> web.Application:
     app.router.add_get("/_fake/log.jsonl", get_log_jsonl)
     app.router.add_delete("/_fake/log", delete_log)
     app.router.add_get("/_fake/stats", get_stats)
+    app.router.add_get("/_fake/webhooks", get_webhooks)
     return app
 
 

@@ -33,6 +33,7 @@ from engine.dispatch.hot_state import (
     HotState,
     ServiceState,
 )
+from engine.dispatch.recipient_links import RecipientLinks
 from engine.dispatch.settle_buffer import TimedOverflowBuffer
 from engine.dispatch.waiting import wait_until
 from engine.domain.errors import TemplateError
@@ -110,6 +111,8 @@ class Dispatcher:
         self.requests = 0
         self._stopping = False
         self._depth_at = -DEPTH_EVERY
+        # Per-recipient unsubscribe links and headers (feedback); None sends messages as rendered.
+        self.links: RecipientLinks | None = None
 
     def stop(self) -> None:
         self._stopping = True
@@ -257,8 +260,12 @@ class Dispatcher:
         s, c, item = b.service, b.campaign, b.item
         # Rendered here rather than in the tick: the tick stays short, so services are bound
         # close to their free time. The row is already `sending`; a render failure settles it.
+        links = self.links
         try:
-            rendered = render(c.templates[item.template_id], contact_vars(item.email, item.name, item.fields))
+            variables = contact_vars(item.email, item.name, item.fields)
+            if links is not None:  # feedback: {{unsubscribe_url}}
+                variables.update(links.variables(item.id))
+            rendered = render(c.templates[item.template_id], variables)
         except (TemplateError, KeyError) as exc:
             if b.at >= s.quota_day_start:
                 self._give_back(s)
@@ -268,6 +275,8 @@ class Dispatcher:
             return
         message = Message(subtask_id=str(item.id), campaign_id=str(c.id), from_address=b.from_address,
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text)
+        if links is not None:  # feedback: footer link, List-Unsubscribe headers, SMTP tracking
+            message = links.finish(message, item.id, track=s.provider_kind == "smtp")
         try:
             assert s.provider is not None, "service without a provider"
             if self.fence.held():

@@ -36,9 +36,14 @@ async def start_campaign(pool: asyncpg.Pool, events: EventWriter, campaign_id: u
             return StartOutcome(campaign_id, uuid.UUID(int=0), "skipped")
         user_id = c["user_id"]
         failure = await _cannot_start(conn, c)
+        suppressed = 0
         if failure is None:
             templates = [r["id"] for r in await conn.fetch(Q["engine.campaign_templates"], campaign_id)]
             total = await conn.fetchval(Q["fanout.create_subtasks"], campaign_id, user_id, templates)
+            # feedback: suppressed recipients were left out (and are not charged); say how many.
+            suppressed = await conn.fetchval(Q["fanout.count_suppressed"], campaign_id, user_id)
+            if suppressed:
+                await conn.execute(Q["fanout.set_suppressed"], campaign_id, suppressed)
             if total == 0:
                 failure = "no recipients: no contact matches the campaign's tags"
         if failure is not None:
@@ -54,6 +59,8 @@ async def start_campaign(pool: asyncpg.Pool, events: EventWriter, campaign_id: u
         status: Literal["running", "paused"] = "running"
         reason: str | None = None
         notes = {"total": total, "reserved": reserved}
+        if suppressed:
+            notes["suppressed"] = suppressed
         if diff < 0:
             await quota_ledger.apply(conn, user_id, -diff, "refund", campaign_id=campaign_id,
                                      reason="fewer recipients than planned")

@@ -56,6 +56,8 @@ class HotCommands:
                 await self.reload_service(target)
             case "unfrozen":
                 self._service_changed(target, _unfrozen)
+            case "frozen":  # feedback: the reputation guard froze it (already written)
+                self._service_changed(target, lambda s: _frozen(s, arg or "frozen"))
             case "remaining":
                 self._service_changed(target, lambda s: setattr(s, "remaining_today", int(arg or 0)))
             case "reset":
@@ -120,3 +122,7 @@ class HotCommands:
 def _unfrozen(s: ServiceState) -> None:
     s.abnormal_frozen, s.abnormal_reason, s.consecutive_failures = False, None, 0
     s.written_live = (0, s.throttled_until)  # the unfreeze statement wrote the zero
+
+
+def _frozen(s: ServiceState, reason: str) -> None:
+    s.abnormal_frozen, s.abnormal_reason = True, reason

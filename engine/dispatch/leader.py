@@ -37,6 +37,7 @@ from engine.infra.clock import Clock
 from engine.infra.config import Settings
 from engine.infra.db import is_transient
 from engine.infra.queries import Q
+from engine.dispatch.recipient_links import RecipientLinks
 from engine.infra.secret_box import SecretBox
 from engine.live.events import EventSink, EventWriter
 from engine.live.metrics import EngineMetrics
@@ -115,6 +116,9 @@ class Engine:
                                      mark_dirty=self.pauses.mark, reset_due=lambda: self.resetter.wake(),
                                      settle_batch=o.settle_batch, settle_delay=o.settle_delay,
                                      freeze_after=o.freeze_after, metrics=self.metrics, fence=self.lease)
+        # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
+        self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
+                                               tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
                               poll_seconds=o.due_poll_seconds)
@@ -348,6 +352,12 @@ class Engine:
 
     async def services_changed(self, service_id: uuid.UUID) -> None:
         await self._changed("service", service_id)
+
+    async def campaign_requeued(self, campaign_id: uuid.UUID) -> None:
+        await self._changed("campaign", campaign_id)
+
+    async def guard_frozen(self, service_id: uuid.UUID, reason: str) -> None:
+        await self._changed("frozen", service_id, reason)
 
     async def mapping_changed(self, user_id: uuid.UUID) -> None:
         await self._changed("mapping", user_id)

@@ -21,6 +21,12 @@ class EngineCommands(Protocol):
 
     async def resume_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None: ...
 
+    async def campaign_requeued(self, campaign_id: uuid.UUID) -> None:
+        """A finished campaign's failed recipients were re-queued (a retry): load it again."""
+
+    async def guard_frozen(self, service_id: uuid.UUID, reason: str) -> None:
+        """The reputation guard froze the service abnormally (already written): stop sending."""
+
     async def services_changed(self, service_id: uuid.UUID) -> None:
         """A service was created or edited (enable, disable, quota, interval, reset time)."""
 

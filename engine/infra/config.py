@@ -48,10 +48,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     overview_cache_seconds: float = 1.0
     # Log level name.
     log_level: str = "INFO"
+    # Base URL recipients reach the API's public side at (unsubscribe links, open pixel, click
+    # redirects, webhook URLs shown to admins); empty = http://HOST:PORT.
+    public_url: str = ""
+    # Webhooks signed more than this many seconds away from now are refused (replay window).
+    webhook_tolerance: int = 300
+    # Soft bounces in a row that suppress an address.
+    soft_bounce_limit: int = 3
+    # Reputation guard: judge a service over its last `guard_window` accepted sends, once it has
+    # at least `guard_min_sends`; freeze above these rates (fractions: 0.003 = 0.3 %).
+    guard_window: int = 1000
+    guard_min_sends: int = 100
+    guard_complaint_rate: float = 0.003
+    guard_hard_bounce_rate: float = 0.05
+    # Own open pixel and click-redirect links in SMTP services' messages.
+    smtp_tracking: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_tz)
+
+    @property
+    def public_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def data_path(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ def mask(secret: str) -> str:
 
 class SecretBox:
     def __init__(self, key: str | bytes):
+        self._key = key.encode() if isinstance(key, str) else key
         try:
             self._fernet = Fernet(key)
         except (ValueError, TypeError) as exc:
@@ -35,6 +38,10 @@ class SecretBox:
             path.write_bytes(Fernet.generate_key())
             path.chmod(0o600)
         return cls(path.read_bytes().strip())
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for one purpose (e.g. signing recipient links), derived from the secret key."""
+        return hmac.new(self._key, b"edm:" + purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(orjson.dumps(data)).decode()

@@ -24,6 +24,9 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     html: str
     text: str
+    # Extra headers (List-Unsubscribe, List-Unsubscribe-Post); EngageLab takes them in the
+    # body's `headers` object, SMTP as real headers.
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 # Longest provider text the engine keeps (error texts and message ids end up in the database).

@@ -69,6 +69,8 @@ class EngageLabProvider:
             "request_id": message.subtask_id,
             "custom_args": {"campaign_id": message.campaign_id, "subtask_id": message.subtask_id},
         }
+        if message.headers:
+            payload["headers"] = message.headers
         headers = {"Authorization": self._auth, "Content-Type": "application/json"}
         try:
             async with self._transport.session().post(self._url, data=orjson.dumps(payload), headers=headers) as resp:

@@ -45,6 +45,8 @@ def build_mime(message: Message) -> tuple[EmailMessage, str]:
     mime["Message-ID"] = msgid
     mime["X-EDM-Subtask"] = message.subtask_id
     mime["X-EDM-Campaign"] = message.campaign_id
+    for name, value in message.headers.items():  # List-Unsubscribe and friends, as real headers
+        mime[name] = value
     mime.set_content(message.text)
     mime.add_alternative(message.html, subtype="html")
     return mime, msgid.strip("<>")

@@ -34,6 +34,9 @@ WITH inc AS (
       AND (NOT EXISTS (SELECT 1 FROM inc)
            OR EXISTS (SELECT 1 FROM contact_tags ct JOIN inc ON inc.tag_id = ct.tag_id WHERE ct.contact_id = c.id))
       AND NOT EXISTS (SELECT 1 FROM contact_tags ct JOIN exc ON exc.tag_id = ct.tag_id WHERE ct.contact_id = c.id)
+      -- feedback: suppressed addresses (the owner's list or the admin-wide one) are left out.
+      AND NOT EXISTS (SELECT 1 FROM suppressions x
+                      WHERE (x.user_id = $2 OR x.user_id IS NULL) AND x.email = lower(c.email))
 ), ins AS (
     INSERT INTO subtasks (campaign_id, seq, contact_id, email, template_id)
     SELECT $1, n.seq, n.id, n.email, ($3::uuid[])[((n.seq - 1) % cardinality($3::uuid[])) + 1]
@@ -41,6 +44,23 @@ WITH inc AS (
     RETURNING 1
 )
 SELECT count(*)::int FROM ins;
+
+-- name: count_suppressed
+-- feedback: how many of the campaign's matching contacts fan-out left out as suppressed.
+WITH inc AS (
+    SELECT tag_id FROM campaign_tags WHERE campaign_id = $1 AND mode = 'include'
+), exc AS (
+    SELECT tag_id FROM campaign_tags WHERE campaign_id = $1 AND mode = 'exclude'
+)
+SELECT count(*)::int
+FROM suppressions x JOIN contacts c ON c.user_id = $2 AND lower(c.email) = x.email
+WHERE (x.user_id = $2 OR x.user_id IS NULL)
+  AND (NOT EXISTS (SELECT 1 FROM inc)
+       OR EXISTS (SELECT 1 FROM contact_tags ct JOIN inc ON inc.tag_id = ct.tag_id WHERE ct.contact_id = c.id))
+  AND NOT EXISTS (SELECT 1 FROM contact_tags ct JOIN exc ON exc.tag_id = ct.tag_id WHERE ct.contact_id = c.id);
+
+-- name: set_suppressed
+UPDATE campaigns SET suppressed_count = $2 WHERE id = $1;
 
 -- name: mark_started
 UPDATE campaigns

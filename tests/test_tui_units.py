@@ -12,16 +12,10 @@ from tui.cli import register
 from tui.client import SseParser
 from tui.format import bar, count, duration, local_time, rate, sparkline
 from tui.models import LiveEvent, Me, Overview
-from tui.panels import (
-    campaign_columns,
-    campaign_detail,
-    campaign_rows,
-    event_rows,
-    service_columns,
-    service_rows,
-    service_state,
-    user_rows,
-)
+from tui.panels.campaigns import campaign_columns, campaign_detail, campaign_rows
+from tui.panels.events import event_rows
+from tui.panels.services import (service_columns,
+                        service_rows, service_state, user_rows)
 from tui.widgets.status import status_line
 
 OVERVIEW = msgspec.convert(sample_overview(), Overview)

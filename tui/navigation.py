@@ -1,0 +1,124 @@
+"""Moving around the dashboard: tabs, filter, sort, drill-down, help and the command palette."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from textual.app import SystemCommand
+from textual.screen import Screen
+from textual.widgets import DataTable, TabbedContent, TabPane
+
+from tui.screens.details import CampaignDetail, ServiceDetail, UserDetail
+from tui.screens.help import HelpScreen, key_rows
+from tui.widgets.keyed_table import KeyedTable
+
+if TYPE_CHECKING:
+    from tui.app import Dashboard
+
+TABS = ("services", "campaigns", "users", "events")
+# Actions that belong to one tab of the main screen, and those only administrators have.
+TAB_ACTIONS = {"campaign": ("campaigns",), "service": ("services",), "toggle_service": ("services",),
+               "mark": ("services",), "unfreeze_marked": ("services",), "remaining": ("services",),
+               "pause_user": ("users",), "quota": ("users",), "map_services": ("users",), "chatty": ("events",)}
+ADMIN_ACTIONS = ("service", "toggle_service", "mark", "unfreeze_marked", "remaining", "pause_user", "quota",
+                 "map_services")
+ANYWHERE = ("quit", "help", "command_palette")
+
+
+class Navigation:
+    """Mixed into the Dashboard."""
+
+    def visible_tabs(self: "Dashboard") -> list[str]:
+        return [t for t in TABS if t != "users" or self.is_admin]
+
+    def panel(self: "Dashboard", tab: str | None = None):  # type: ignore[no-untyped-def]
+        return {"services": self.services, "campaigns": self.campaigns, "users": self.users,
+                "events": self.events}[tab or self.tabs.active or "services"]
+
+    def action_tab(self: "Dashboard", tab: str) -> None:
+        if tab in self.visible_tabs():
+            self.tabs.active = tab
+            self.view.tab = tab
+            self.call_after_refresh(self._focus_table)
+
+    def action_cycle(self: "Dashboard", step: int) -> None:
+        tabs = self.visible_tabs()
+        current = self.tabs.active if self.tabs.active in tabs else tabs[0]
+        self.action_tab(tabs[(tabs.index(current) + step) % len(tabs)])
+
+    def action_filter(self: "Dashboard") -> None:
+        # Focus once the pane is displayed: a hidden widget cannot take focus.
+        self.call_after_refresh(self.panel().open_filter)
+
+    def action_leave_filter(self: "Dashboard") -> None:
+        self.panel().close_filter()
+
+    def action_sort(self: "Dashboard") -> None:
+        self.panel().cycle_sort()
+
+    def on_tabbed_content_tab_activated(self: "Dashboard", event: TabbedContent.TabActivated) -> None:
+        if self.me is not None and self.tabs.active:
+            self.view.tab = self.tabs.active
+        self.events.show(self.tabs.active == "events")
+        self.refresh_bindings()
+
+    def _focus_table(self: "Dashboard") -> None:
+        tables = self.main.query_one(f"#{self.tabs.active or 'services'}", TabPane).query(KeyedTable)
+        if tables:
+            tables.first().focus()
+
+    def check_action(self: "Dashboard", action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide keys that do not apply: on another panel or screen, before login, or admin-only for users."""
+        if action in ANYWHERE:
+            return True
+        if self.screen is not self.main or self.me is None:
+            return False
+        if action in ADMIN_ACTIONS and not self.me.is_admin:
+            return False
+        if action in TAB_ACTIONS:
+            return self.tabs.active in TAB_ACTIONS[action]
+        return True
+
+    # --- drill-down -------------------------------------------------------------------------
+
+    def action_open(self: "Dashboard") -> None:
+        tab = self.tabs.active
+        if tab == "events":
+            return
+        item = self.panel().selected()
+        if item is None:
+            return
+        screen = {"campaigns": CampaignDetail, "services": ServiceDetail, "users": UserDetail}[tab or "services"]
+        self.push_screen(screen(item.id))
+
+    def on_data_table_row_selected(self: "Dashboard", event: DataTable.RowSelected) -> None:
+        if self.screen is self.main:
+            self.action_open()
+
+    # --- discoverability --------------------------------------------------------------------
+
+    def action_help(self: "Dashboard") -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self: "Dashboard", screen: Screen) -> Iterable[SystemCommand]:
+        """The palette offers every action of the current screen (by its key's description) and the screens."""
+        yield from super().get_system_commands(screen)  # type: ignore[misc]
+        if self.me is None:
+            return
+        if screen is self.main:
+            for tab in self.visible_tabs():
+                yield SystemCommand(f"Show {tab}", f"switch to the {tab} panel",
+                                    lambda tab=tab: self.action_tab(tab))  # type: ignore[misc]
+            item = self.panel().selected() if self.tabs.active != "events" else None
+            if item is not None:
+                yield SystemCommand(f"Open {getattr(item, 'name', None) or getattr(item, 'username', '')}",
+                                    "the detail screen of the selected row", self.action_open)
+        for key, active in screen.active_bindings.items():
+            if not active.enabled or active.binding.action in ("command_palette", "app.command_palette"):
+                continue
+            rows = key_rows(screen)
+            text = next((t for k, t, _ in rows if k == self.get_key_display(active.binding)), None)
+            if text:
+                yield SystemCommand(text, f"key {self.get_key_display(active.binding)}",
+                                    lambda a=active: self.run_action(a.binding.action, a.node))  # type: ignore[misc]

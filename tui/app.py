@@ -36,6 +36,18 @@ QUIET_KINDS = ("campaign.progress", "service.quota_used", "service.interval_star
 MAPPINGS_EVERY = 30.0  # seconds between reads of the users' service mappings (for the quota-aware ETA)
 TALL = 32  # from this many rows the fleet chart gets three lines instead of one
 
+class PanelTabs(TabbedContent):
+    """Tabs that change only when the operator asks (keys, clicks).
+
+    Textual's TabbedContent also follows focus into a pane; a focus queued for the previous
+    tab would then switch back from the tab the operator just chose.
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        event.prevent_default()  # the base class's handler would switch tabs
+
+
 class Dashboard(Actions, Navigation, App[None]):
     """Live view of services, campaigns, users and events, with the operator's actions."""
 
@@ -95,6 +107,7 @@ class Dashboard(Actions, Navigation, App[None]):
         self.events = EventsPanel(self.view.of("events"))
         self.fleet = FleetChart()
         self.stream = "connecting"
+        self.users_hidden = False
         self.mappings_wake = asyncio.Event()
         self.events_state = Static("events: connecting…", id="events-state")
 
@@ -102,7 +115,7 @@ class Dashboard(Actions, Navigation, App[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.client.base_url)
-        with TabbedContent(id="tabs", initial="services"):
+        with PanelTabs(id="tabs", initial="services"):
             with TabPane("1 Services", id="services"):
                 yield self.fleet
                 yield self.services
@@ -181,10 +194,13 @@ class Dashboard(Actions, Navigation, App[None]):
             return
         self.me = me
         self.status.set(me=me, link="connecting")
-        if me.is_admin:
+        # Only on a change: showing or hiding a tab re-announces the active one, and that late
+        # announcement would undo a tab the operator picked in the meantime.
+        if me.is_admin and self.users_hidden:
             self.tabs.show_tab("users")
-        else:
+        elif not me.is_admin and not self.users_hidden:
             self.tabs.hide_tab("users")
+        self.users_hidden = not me.is_admin
         self.campaigns.show_owner = me.is_admin
         self.run_feed(self.poller.run)
         self.run_feed(self.feed.run)

@@ -64,8 +64,10 @@ class Navigation:
 
     def _focus_table(self: "Dashboard") -> None:
         tables = self.main.query_one(f"#{self.tabs.active or 'services'}", TabPane).query(KeyedTable)
-        if tables:
-            tables.first().focus()
+        if tables and self.screen is self.main:
+            # At once, not deferred like Widget.focus(): a deferred focus landing after the operator
+            # switched tabs again would pull the tabs back to this table's pane.
+            self.set_focus(tables.first())
 
     def check_action(self: "Dashboard", action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide keys that do not apply: on another panel or screen, before login, or admin-only for users."""

@@ -208,6 +208,8 @@ def fixture_app(state: FixtureState) -> web.Application:
         state.bodies.append((request.method, path, body))
         if path in state.refuse:
             return failure(*state.refuse[path])
+        if "reason" in body and not body["reason"]:  # as the API's validators word it
+            return failure(400, "VALIDATION_ERROR", "reason: Expected `str` of length >= 1")
         if path.endswith("/services"):
             state.mappings[request.match_info["id"]] = body["service_ids"]
         return ok({})

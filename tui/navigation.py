@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+from textual.actions import parse
 from textual.app import SystemCommand
+from textual.command import CommandPalette
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import DataTable, TabbedContent, TabPane
 
@@ -22,7 +25,9 @@ TAB_ACTIONS = {"campaign": ("campaigns",), "service": ("services",), "toggle_ser
                "pause_user": ("users",), "quota": ("users",), "map_services": ("users",), "chatty": ("events",)}
 ADMIN_ACTIONS = ("service", "toggle_service", "mark", "unfreeze_marked", "remaining", "pause_user", "quota",
                  "map_services")
-ANYWHERE = ("quit", "help", "command_palette")
+# The main screen's own actions; anything else (Textual's focus_next on a form, the palette…) is never
+# vetoed here — vetoing focus_next is what made Tab type into the login form instead of moving on.
+MAIN_ONLY = ("cycle", "tab", "open", "filter", "sort", "leave_filter", *TAB_ACTIONS)
 
 
 class Navigation:
@@ -71,9 +76,12 @@ class Navigation:
 
     def check_action(self: "Dashboard", action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide keys that do not apply: on another panel or screen, before login, or admin-only for users."""
-        if action in ANYWHERE:
+        if action not in MAIN_ONLY:
             return True
-        if self.screen is not self.main or self.me is None:
+        # The palette asks which keys apply to the screen it was opened over.
+        under = self.screen_stack[-2] if isinstance(self.screen, CommandPalette) and len(self.screen_stack) > 1 \
+            else self.screen
+        if under is not self.main or self.me is None:
             return False
         if action in ADMIN_ACTIONS and not self.me.is_admin:
             return False
@@ -116,11 +124,15 @@ class Navigation:
             if item is not None:
                 yield SystemCommand(f"Open {getattr(item, 'name', None) or getattr(item, 'username', '')}",
                                     "the detail screen of the selected row", self.action_open)
-        for key, active in screen.active_bindings.items():
-            if not active.enabled or active.binding.action in ("command_palette", "app.command_palette"):
-                continue
-            rows = key_rows(screen)
-            text = next((t for k, t, _ in rows if k == self.get_key_display(active.binding)), None)
-            if text:
-                yield SystemCommand(text, f"key {self.get_key_display(active.binding)}",
-                                    lambda a=active: self.run_action(a.binding.action, a.node))  # type: ignore[misc]
+        described = {key: text for key, text, enabled in key_rows(screen) if enabled}
+        for active in screen.active_bindings.values():
+            key = self.get_key_display(active.binding)
+            if active.enabled and key in described:
+                yield SystemCommand(described.pop(key), f"key {key}",
+                                    lambda a=active: _invoke(a.node, a.binding.action))  # type: ignore[misc]
+
+
+def _invoke(node: DOMNode, action: str) -> None:
+    """Run a binding's action directly: from the palette, the screen the key belongs to is not on top yet."""
+    _, name, params = parse(action)
+    getattr(node, f"action_{name}")(*params)

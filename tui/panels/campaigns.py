@@ -26,11 +26,11 @@ FINISHED = ("completed", "failed", "cancelled")
 def campaign_columns(width: int, show_owner: bool = True) -> list[Column]:
     owner = [Spec("owner", "Owner", 6, 1, 16)] if show_owner else []
     if width < COMPACT_BELOW:
-        specs = [Spec("name", "Campaign", 10, 3, 60), *owner, Spec("status", "Status", 16),
+        specs = [Spec("name", "Campaign", 10, 3, 40), *owner, Spec("status", "Status", 16),
                  Spec("progress", "Progress", 8, 1, 20), Spec("counts", "Sent/Fail/Pend", 14),
                  Spec("rate", "Rate", 5), Spec("eta", "ETA", 6, 1, 24)]
     else:
-        specs = [Spec("name", "Campaign", 14, 3, 60), *[o._replace(min=8) for o in owner],
+        specs = [Spec("name", "Campaign", 14, 3, 40), *[o._replace(min=8) for o in owner],
                  Spec("status", "Status", 16, 1, 22), Spec("progress", "Progress", 10, 1, 20),
                  Spec("sent", "Sent", 6), Spec("failed", "Failed", 6), Spec("pending", "Pending", 7),
                  Spec("rate", "Rate", 6), Spec("eta", "ETA", 6, 2, 24)]

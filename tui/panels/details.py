@@ -128,10 +128,14 @@ def user_live(u: UserView | None, campaigns: list[CampaignView], tz: str) -> Ren
     head = Text.assemble("quota left ", (count(u.quota_remaining), "bold red" if u.quota_remaining == 0 else "bold"),
                          f"  running {u.running_campaigns}  share of recent sends ",
                          bar(u.share_recent, 20, "cyan"), f" {percent(u.share_recent)}")
-    rows = [Text.assemble(clip(c.name, 30).ljust(30), "  ", campaign_status(c, tz), "  ",
+    rows = [Text.assemble(clip(c.name, 30).ljust(30), "  ", _padded(campaign_status(c, tz), 18),
                           f"{percent(done_fraction(c))}  {c.sent}/{c.total}  {rate(c.rate_per_minute)}")
             for c in campaigns] or [Text("none", style="grey50")]
     return Group(head, section(f"Campaigns ({len(campaigns)})", *rows))
+
+
+def _padded(text: Text, width: int) -> Text:
+    return text + Text(" " * max(1, width - len(text.plain)))
 
 
 def user_body(services: UserServices | None, ledger: Page[QuotaEntryRow] | None, errors: dict[str, str],

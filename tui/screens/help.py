@@ -35,12 +35,18 @@ def key_rows(screen: Screen) -> list[tuple[str, str, bool]]:
     return rows
 
 
-def key_table(rows: list[tuple[str, str, bool]]) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", justify="right")
-    table.add_column()
-    for key, text, enabled in rows:
-        table.add_row(key, Text(text, style="" if enabled else "grey50"))
+def key_table(rows: list[tuple[str, str, bool]], columns: int = 1) -> Table:
+    """Keys and what they do, in `columns` side-by-side pairs (filled top to bottom)."""
+    table = Table.grid(padding=(0, 1))
+    for _ in range(columns):
+        table.add_column(style="bold cyan", justify="right")
+        table.add_column()
+    per = -(-len(rows) // columns)
+    for i in range(per):
+        cells: list[str | Text] = []
+        for key, text, enabled in rows[i::per]:
+            cells += [key, Text(text + "  ", style="" if enabled else "grey50")]
+        table.add_row(*cells)
     return table
 
 
@@ -56,7 +62,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static(Text("Keys on this screen  (Esc closes; ctrl+p finds any action by name)", style="bold"))
-            yield Static(key_table(self.rows), id="help-keys")
+            # Two columns once the list would not fit an 80×24 terminal in one.
+            yield Static(key_table(self.rows, 2 if len(self.rows) > 14 else 1), id="help-keys")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

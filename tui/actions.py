@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from rich.markup import escape
 from textual import work
 
+from tui.base import DashboardBase
 from tui.client import ApiError, CampaignVerb, ServiceVerb, Unreachable
 from tui.models import CampaignView, ServiceView, UserView
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.forms import MappingForm, QuotaForm, RemainingForm
-
-if TYPE_CHECKING:
-    from tui.app import Dashboard
 
 DONE = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled", "unfreeze": "Unfroze",
         "reset-now": "Reset the quota of", "enable": "Enabled", "disable": "Disabled"}
@@ -27,22 +25,22 @@ def _ask(verb: str, name: str) -> str | None:
     return ASK[verb].format(escape(name)) if verb in ASK else None
 
 
-class Actions:
+class Actions(DashboardBase):
     """Mixed into the Dashboard: every change the operator makes goes through `act` or a form."""
 
-    def campaign_verb(self: "Dashboard", campaign: CampaignView | None, verb: CampaignVerb) -> None:
+    def campaign_verb(self, campaign: CampaignView | None, verb: CampaignVerb) -> None:
         if campaign is None:
             self.notify("no campaign selected", severity="warning")
             return
         self._confirm_then(_ask(verb, campaign.name), [("campaign", campaign.id, campaign.name)], verb)
 
-    def service_verb(self: "Dashboard", service: ServiceView | None, verb: ServiceVerb) -> None:
+    def service_verb(self, service: ServiceView | None, verb: ServiceVerb) -> None:
         if service is None:
             self.notify("no service selected", severity="warning")
             return
         self._confirm_then(_ask(verb, service.name), [("service", service.id, service.name)], verb)
 
-    def toggle_service(self: "Dashboard", service: ServiceView | None) -> None:
+    def toggle_service(self, service: ServiceView | None) -> None:
         if service is None:
             self.notify("no service selected", severity="warning")
         elif service.enabled:
@@ -53,7 +51,7 @@ class Actions:
 
     # --- bulk -------------------------------------------------------------------------------
 
-    def pause_all_of(self: "Dashboard", user: UserView | None) -> None:
+    def pause_all_of(self, user: UserView | None) -> None:
         """Pause every running campaign of one user, after one confirmation."""
         if user is None or self.snapshot is None:
             self.notify("no user selected", severity="warning")
@@ -66,7 +64,7 @@ class Actions:
         self._confirm_then(f"Pause all {len(running)} running campaign(s) of [b]{escape(user.username)}[/b]?", running,
                            "pause")
 
-    def unfreeze_many(self: "Dashboard", services: list[ServiceView]) -> None:
+    def unfreeze_many(self, services: list[ServiceView]) -> None:
         """Unfreeze the marked services (or, with none marked, every frozen one) after one confirmation."""
         if not services:
             self.notify("no frozen or marked service", severity="warning")
@@ -77,20 +75,20 @@ class Actions:
 
     # --- admin forms ------------------------------------------------------------------------
 
-    def quota_form(self: "Dashboard", user: UserView | None) -> None:
+    def quota_form(self, user: UserView | None) -> None:
         if user is None:
             self.notify("no user selected", severity="warning")
             return
         self.push_screen(QuotaForm(self.client, user), self._form_done)
 
-    def remaining_form(self: "Dashboard", service: ServiceView | None) -> None:
+    def remaining_form(self, service: ServiceView | None) -> None:
         if service is None:
             self.notify("no service selected", severity="warning")
             return
         self.push_screen(RemainingForm(self.client, service), self._form_done)
 
     @work(group="actions")
-    async def mapping_form(self: "Dashboard", user: UserView | None) -> None:
+    async def mapping_form(self, user: UserView | None) -> None:
         if user is None or self.snapshot is None:
             self.notify("no user selected", severity="warning")
             return
@@ -101,7 +99,7 @@ class Actions:
             return
         self.push_screen(MappingForm(self.client, user, list(self.snapshot.services), current), self._form_done)
 
-    def _form_done(self: "Dashboard", done: str | None) -> None:
+    def _form_done(self, done: str | None) -> None:
         if done:
             self.notify(done)
             self.poller.poke()
@@ -109,7 +107,7 @@ class Actions:
 
     # --- the one path to the API ------------------------------------------------------------
 
-    def _confirm_then(self: "Dashboard", ask: str | None, targets: list[Target], verb: str) -> None:
+    def _confirm_then(self, ask: str | None, targets: list[Target], verb: str) -> None:
         """Run `verb` on every target, after one confirmation when a question is given."""
         run: Callable[[], object] = lambda: self.act(targets, verb)  # noqa: E731
         if ask is None:
@@ -123,7 +121,7 @@ class Actions:
         self.push_screen(ConfirmScreen(ask), answered)
 
     @work(group="actions")
-    async def act(self: "Dashboard", targets: list[Target], verb: str) -> None:
+    async def act(self, targets: list[Target], verb: str) -> None:
         done, failed = [], []
         for kind, ident, name in targets:
             try:
@@ -148,34 +146,34 @@ class Actions:
 
     # --- the keys of the main screen ------------------------------------------------------------
 
-    def action_campaign(self: "Dashboard", verb: CampaignVerb) -> None:
+    def action_campaign(self, verb: CampaignVerb) -> None:
         self.campaign_verb(self.campaigns.selected(), verb)
 
-    def action_service(self: "Dashboard", verb: ServiceVerb) -> None:
+    def action_service(self, verb: ServiceVerb) -> None:
         self.service_verb(self.services.selected(), verb)
 
-    def action_toggle_service(self: "Dashboard") -> None:
+    def action_toggle_service(self) -> None:
         self.toggle_service(self.services.selected())
 
-    def action_mark(self: "Dashboard") -> None:
+    def action_mark(self) -> None:
         self.services.toggle_mark()
 
-    def action_unfreeze_marked(self: "Dashboard") -> None:
+    def action_unfreeze_marked(self) -> None:
         marked = [s for s in self.services.shown if s.id in self.services.marked]
         self.unfreeze_many(marked or [s for s in self.services.shown if s.state == "frozen"])
 
-    def action_remaining(self: "Dashboard") -> None:
+    def action_remaining(self) -> None:
         self.remaining_form(self.services.selected())
 
-    def action_pause_user(self: "Dashboard") -> None:
+    def action_pause_user(self) -> None:
         self.pause_all_of(self.users.selected())
 
-    def action_quota(self: "Dashboard") -> None:
+    def action_quota(self) -> None:
         self.quota_form(self.users.selected())
 
-    def action_map_services(self: "Dashboard") -> None:
+    def action_map_services(self) -> None:
         self.mapping_form(self.users.selected())
 
-    def action_chatty(self: "Dashboard") -> None:
+    def action_chatty(self) -> None:
         self.events.toggle_chatty()
         self._stream_state(self.stream)

@@ -9,7 +9,7 @@ from collections import defaultdict
 from typing import Callable
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -48,7 +48,7 @@ class PanelTabs(TabbedContent):
         event.prevent_default()  # the base class's handler would switch tabs
 
 
-class Dashboard(Actions, Navigation, App[None]):
+class Dashboard(Actions, Navigation):
     """Live view of services, campaigns, users and events, with the operator's actions."""
 
     CSS_PATH = "app.tcss"
@@ -129,24 +129,8 @@ class Dashboard(Actions, Navigation, App[None]):
         yield Footer()
 
     @property
-    def main(self) -> Screen:
-        return self.screen_stack[0]
-
-    @property
     def status(self) -> StatusBar:
         return self.main.query_one(StatusBar)
-
-    @property
-    def tabs(self) -> TabbedContent:
-        return self.main.query_one("#tabs", TabbedContent)
-
-    @property
-    def tz(self) -> str:
-        return self.snapshot.business_tz if self.snapshot else "UTC"
-
-    @property
-    def is_admin(self) -> bool:
-        return bool(self.me and self.me.is_admin)
 
     def elapsed(self) -> float:
         return self.clock() - self.received_at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Any, Iterable
 
 from textual.actions import parse
 from textual.app import SystemCommand
@@ -11,12 +11,10 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import DataTable, TabbedContent, TabPane
 
+from tui.base import DashboardBase
 from tui.screens.details import CampaignDetail, ServiceDetail, UserDetail
 from tui.screens.help import HelpScreen, key_rows
 from tui.widgets.keyed_table import KeyedTable
-
-if TYPE_CHECKING:
-    from tui.app import Dashboard
 
 TABS = ("services", "campaigns", "users", "events")
 # Actions that belong to one tab of the main screen, and those only administrators have.
@@ -30,51 +28,51 @@ ADMIN_ACTIONS = ("service", "toggle_service", "mark", "unfreeze_marked", "remain
 MAIN_ONLY = ("cycle", "tab", "open", "filter", "sort", "leave_filter", *TAB_ACTIONS)
 
 
-class Navigation:
+class Navigation(DashboardBase):
     """Mixed into the Dashboard."""
 
-    def visible_tabs(self: "Dashboard") -> list[str]:
+    def visible_tabs(self) -> list[str]:
         return [t for t in TABS if t != "users" or self.is_admin]
 
-    def panel(self: "Dashboard", tab: str | None = None):  # type: ignore[no-untyped-def]
+    def panel(self, tab: str | None = None) -> Any:
         return {"services": self.services, "campaigns": self.campaigns, "users": self.users,
                 "events": self.events}[tab or self.tabs.active or "services"]
 
-    def action_tab(self: "Dashboard", tab: str) -> None:
+    def action_tab(self, tab: str) -> None:
         if tab in self.visible_tabs():
             self.tabs.active = tab
             self.view.tab = tab
             self.call_after_refresh(self._focus_table)
 
-    def action_cycle(self: "Dashboard", step: int) -> None:
+    def action_cycle(self, step: int) -> None:
         tabs = self.visible_tabs()
         current = self.tabs.active if self.tabs.active in tabs else tabs[0]
         self.action_tab(tabs[(tabs.index(current) + step) % len(tabs)])
 
-    def action_filter(self: "Dashboard") -> None:
+    def action_filter(self) -> None:
         # Focus once the pane is displayed: a hidden widget cannot take focus.
         self.call_after_refresh(self.panel().open_filter)
 
-    def action_leave_filter(self: "Dashboard") -> None:
+    def action_leave_filter(self) -> None:
         self.panel().close_filter()
 
-    def action_sort(self: "Dashboard") -> None:
+    def action_sort(self) -> None:
         self.panel().cycle_sort()
 
-    def on_tabbed_content_tab_activated(self: "Dashboard", event: TabbedContent.TabActivated) -> None:
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if self.me is not None and self.tabs.active:
             self.view.tab = self.tabs.active
         self.events.show(self.tabs.active == "events")
         self.refresh_bindings()
 
-    def _focus_table(self: "Dashboard") -> None:
+    def _focus_table(self) -> None:
         tables = self.main.query_one(f"#{self.tabs.active or 'services'}", TabPane).query(KeyedTable)
         if tables and self.screen is self.main:
             # At once, not deferred like Widget.focus(): a deferred focus landing after the operator
             # switched tabs again would pull the tabs back to this table's pane.
             self.set_focus(tables.first())
 
-    def check_action(self: "Dashboard", action: str, parameters: tuple[object, ...]) -> bool | None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide keys that do not apply: on another panel or screen, before login, or admin-only for users."""
         if action not in MAIN_ONLY:
             return True
@@ -91,7 +89,7 @@ class Navigation:
 
     # --- drill-down -------------------------------------------------------------------------
 
-    def action_open(self: "Dashboard") -> None:
+    def action_open(self) -> None:
         tab = self.tabs.active
         if tab == "events":
             return
@@ -101,17 +99,17 @@ class Navigation:
         screen = {"campaigns": CampaignDetail, "services": ServiceDetail, "users": UserDetail}[tab or "services"]
         self.push_screen(screen(item.id))
 
-    def on_data_table_row_selected(self: "Dashboard", event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if self.screen is self.main:
             self.action_open()
 
     # --- discoverability --------------------------------------------------------------------
 
-    def action_help(self: "Dashboard") -> None:
+    def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
-    def get_system_commands(self: "Dashboard", screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette offers every action of the current screen (by its key's description) and the screens."""
         yield from super().get_system_commands(screen)  # type: ignore[misc]
         if self.me is None:

@@ -45,7 +45,7 @@ class CampaignDetail(DetailScreen):
 class ServiceDetail(DetailScreen):
     """State, countdown, quota and the next reset, a sends/min chart, configuration, status log, users."""
 
-    BINDINGS = [Binding("u", "act('unfreeze')", "Unfreeze"), Binding("e", "toggle", "On/off"),
+    BINDINGS = [Binding("u", "act('unfreeze')", "Unfreeze"), Binding("e", "toggle_enabled", "On/off"),
                 Binding("z", "act('reset-now')", "Reset quota"), Binding("equals_sign", "remaining", "Set left")]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -76,7 +76,7 @@ class ServiceDetail(DetailScreen):
     def action_act(self, verb: str) -> None:
         self.dash.service_verb(self.item(), verb)  # type: ignore[arg-type]
 
-    def action_toggle(self) -> None:
+    def action_toggle_enabled(self) -> None:
         self.dash.toggle_service(self.item())
 
     def action_remaining(self) -> None:

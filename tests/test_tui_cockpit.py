@@ -395,7 +395,7 @@ async def test_fleet_throughput_plot(server: ThreadServer) -> None:
     app = dashboard(server)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot, app)
-        assert text_of(app, "#fleet-label").startswith("fleet 35/min · peak 168 · 10 min")
+        assert text_of(app, "#fleet-label").startswith("fleet 35/min · peak 168 · 10m")
         spark = app.query_one("#fleet-spark", Sparkline)
         assert list(spark.data)[-1] == 35.0 and max(spark.data) == 168.0 and len(spark.data) == 10
         assert app.query_one("#fleet").size.height == 3  # a tall terminal gets the taller plot

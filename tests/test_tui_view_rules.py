@@ -97,3 +97,8 @@ def test_column_chart_has_an_axis_and_a_block_per_value() -> None:
     lines = [line.plain for line in column_chart([0, 5, 10], 2)]
     assert lines[0].startswith("  10 ┤") and lines[1].startswith("   0 ┤")
     assert lines[0].endswith("      ██ ") and lines[1].endswith("   ██ ██ ")
+
+
+def test_an_idle_chart_has_no_top_figure() -> None:
+    lines = [line.plain for line in column_chart([0, 0], 2)]
+    assert lines[0].startswith("     ┤") and lines[1].startswith("   0 ┤")

@@ -60,7 +60,8 @@ def column_chart(values: list[int], height: int = 5, label_width: int = 6) -> li
     top = max(values, default=0)
     lines: list[Text] = []
     for row in range(height, 0, -1):
-        axis = (count(top) if row == height else "0" if row == 1 else "").rjust(label_width - 2) + " ┤"
+        label = count(top) if row == height and top else "0" if row == 1 else ""
+        axis = label.rjust(label_width - 2) + " ┤"
         line = Text(axis, style="grey50")
         for v in values:
             line.append(_chart_cell(v, top, height, row) * 2 + " ", style="cyan")

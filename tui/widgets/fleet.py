@@ -15,7 +15,7 @@ from tui.throughput import merge, series
 def fleet_label(values: list[int]) -> Text:
     latest = values[-1] if values else 0
     return Text.assemble(("fleet ", "bold"), (f"{count(latest)}/min", "bold cyan"),
-                         f" · peak {count(max(values, default=0))} · {len(values)} min")
+                         f" · peak {count(max(values, default=0))} · {len(values)}m")
 
 
 class FleetChart(Horizontal):

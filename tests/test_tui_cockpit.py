@@ -275,6 +275,10 @@ async def test_slash_filters_the_current_tab(server: ThreadServer) -> None:
         assert isinstance(app.focused, KeyedTable) and app.query_one("#services-filter").display
         await pilot.press("3", "slash", *"car")
         assert column_texts(table(app, "users"), "username") == ["carol"]
+        # Events: by a user's name (the event carries only the id; the snapshot knows the name).
+        await pilot.press("escape", "4", "slash", *"bob")
+        await wait_for(pilot, lambda: table(app, "events").row_count == 1)
+        assert column_texts(table(app, "events"), "kind") == ["campaign.paused"]
 
 
 async def test_tab_sort_and_filter_survive_a_reconnect_and_a_new_login(server: ThreadServer) -> None:

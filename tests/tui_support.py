@@ -99,7 +99,8 @@ def sample_events() -> list[dict[str, Any]]:
         ev(1, "campaign.started", "Black Friday 10k started (10000 recipients)"),
         ev(2, "service.interval_started", "slow-lane waits 10 s"),
         ev(3, "service.frozen", "flaky frozen: 5 failures in a row: HTTP 500"),
-        ev(4, "campaign.paused", "Newsletter paused: SERVICE_QUOTA_EXHAUSTED"),
+        ev(4, "campaign.paused", "Newsletter paused: SERVICE_QUOTA_EXHAUSTED",
+           user_id="00000000-0000-0000-0000-0000000000b0", data={"campaign": "Newsletter"}),
         ev(5, "service.quota_used", "tiny-quota used its daily quota"),
         ev(6, "campaign.progress", "Black Friday 10k: 4500/10000 sent"),
     ]

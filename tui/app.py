@@ -225,6 +225,8 @@ class Dashboard(Actions, Navigation):
         if self.is_admin:
             self.users.show(snapshot)
         self.events.set_tz(snapshot.business_tz)
+        self.events.set_users({u.id: u.username for u in snapshot.users}
+                              | {c.owner_id: c.owner for c in snapshot.campaigns if c.owner})
         self.status.set(link="live", snapshot=snapshot)
         self.sub_title = "live"
         if hasattr(self.screen, "redraw") and self.screen is not self.main:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from rich.text import Text
 
@@ -29,25 +29,30 @@ def event_style(kind: str) -> str:
     return "grey70" if kind.endswith(("progress", "quota_used", "interval_started", "interval_ended")) else ""
 
 
-def event_names(e: LiveEvent) -> list[str]:
-    """Names the event carries (campaign, service, user), so a filter by name finds it."""
-    return [str(e.data[k]) for k in ("campaign", "campaign_name", "service", "service_name", "user", "username",
-                                     "owner") if e.data.get(k)]
+def event_names(e: LiveEvent, usernames: Mapping[str, str] | None = None) -> list[str]:
+    """Names the event carries (campaign, service) and its owner's username when the snapshot knows
+    it, so a filter by any of those names finds it."""
+    names = [str(e.data[k]) for k in ("campaign", "service") if e.data.get(k)]
+    owner = e.user_id or e.data.get("user_id")
+    if usernames and owner and owner in usernames:
+        names.append(usernames[owner])
+    return names
 
 
-def event_matches(e: LiveEvent, needle: str, chatty: bool = True) -> bool:
+def event_matches(e: LiveEvent, needle: str, chatty: bool = True, usernames: Mapping[str, str] | None = None) -> bool:
     if not chatty and e.kind.startswith(CHATTY):
         return False
     words = needle.lower().split()
-    hay = " ".join([e.kind, e.message, *event_names(e)]).lower()
+    hay = " ".join([e.kind, e.message, *event_names(e, usernames)]).lower()
     return all(w in hay for w in words)
 
 
-def event_rows(events: Iterable[LiveEvent], needle: str, tz: str, limit: int = 300, chatty: bool = True) -> list[Row]:
+def event_rows(events: Iterable[LiveEvent], needle: str, tz: str, limit: int = 300, chatty: bool = True,
+               usernames: Mapping[str, str] | None = None) -> list[Row]:
     """Newest first: `events` arrives oldest first."""
     rows: list[Row] = []
     for e in reversed(list(events)):
-        if event_matches(e, needle, chatty):
+        if event_matches(e, needle, chatty, usernames):
             # The time is a Text of its own per row: KeyedTable.push_front orders rows by that object.
             rows.append((e.id or f"{e.at}-{len(rows)}",
                          (Text(local_time(e.at, tz, "%H:%M:%S")), Text(e.kind, style=event_style(e.kind)), e.message)))

@@ -25,7 +25,9 @@ class EventsPanel(Vertical):
     def __init__(self, view: TableView) -> None:
         super().__init__(id="events-panel")
         self.view = view
-        self.chatty = False  # progress, quota-used and interval events: off unless toggled with `v`
+        self.chatty = False
+        # user id -> username, from the latest snapshot: filtering by a user's name finds their events.
+        self.usernames: dict[str, str] = {}  # progress, quota-used and interval events: off unless toggled with `v`
         self.events: deque[LiveEvent] = deque(maxlen=KEEP)
         self.tz = "UTC"
         self._fresh: list[LiveEvent] = []  # arrived since the last draw
@@ -50,6 +52,12 @@ class EventsPanel(Vertical):
         else:
             self._redraw = True  # so many arrived unseen that a full redraw is cheaper
 
+    def set_users(self, usernames: dict[str, str]) -> None:
+        if usernames != self.usernames:
+            self.usernames = usernames
+            if self.view.needle:
+                self._redraw = True
+
     def set_tz(self, tz: str) -> None:
         if tz != self.tz:
             self.tz, self._redraw = tz, True
@@ -65,9 +73,9 @@ class EventsPanel(Vertical):
             self._redraw = True
         needle = self.view.needle
         if self._redraw or len(self._fresh) >= SHOWN:
-            table.show(event_rows(self.events, needle, self.tz, SHOWN, self.chatty))
+            table.show(event_rows(self.events, needle, self.tz, SHOWN, self.chatty, self.usernames))
         else:
-            table.push_front(event_rows(self._fresh, needle, self.tz, SHOWN, self.chatty), SHOWN)
+            table.push_front(event_rows(self._fresh, needle, self.tz, SHOWN, self.chatty, self.usernames), SHOWN)
         self._fresh, self._redraw = [], False
 
     def show(self, visible: bool) -> None:

@@ -266,7 +266,7 @@ class Dashboard(Actions, Navigation):
             except (ApiError, Unreachable):
                 continue
             found[owner] = frozenset(got.service_ids)
-        if found != self.campaigns.mappings:
+        if found != self.campaigns.mappings and self.is_running:
             self.campaigns.mappings = found
             self.campaigns.redraw()
 

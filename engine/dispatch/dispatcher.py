@@ -202,8 +202,10 @@ class Dispatcher:
             if s.remaining_today > 0:
                 self.schedule(s, now)
             else:
-                self.events.service(s.id, "quota_used", f"used its daily quota of {s.daily_quota}", now,
-                                    {"daily_quota": s.daily_quota, "next_reset": s.next_reset.isoformat()})
+                if s.announced_used != s.quota_day_start:
+                    s.announced_used = s.quota_day_start
+                    self.events.service(s.id, "quota_used", f"used its daily quota of {s.daily_quota}", now,
+                                        {"daily_quota": s.daily_quota, "next_reset": s.next_reset.isoformat()})
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
 

@@ -42,6 +42,9 @@ class ServiceState:
     awaiting_reset: bool = False
     # (consecutive_failures, throttled_until) as last written through to the database.
     written_live: tuple[int, datetime | None] = (0, None)
+    # The quota day whose exhaustion was announced (`service.quota_used`): once per day, even when a
+    # throttled request gives a unit back and the service runs out again.
+    announced_used: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> "ServiceState":

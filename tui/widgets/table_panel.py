@@ -7,6 +7,7 @@ from typing import Generic, Iterable, TypeVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static
 
 from tui.layout import Column, Row, Widths, widths
@@ -74,10 +75,16 @@ class TablePanel(Vertical, Generic[T]):
     def redraw(self) -> None:
         if self.snapshot is None or not self.is_attached:
             return
+        try:
+            self._draw(self.snapshot)
+        except NoMatches:
+            return  # the children are mounting or already gone (the app is closing)
+
+    def _draw(self, snapshot: Overview) -> None:
         columns = [c._replace(label=sort_label(c.label, c.key, self.view)) for c in self.columns(self.app.size.width)]
         self.table.set_layout(columns)
-        self.shown = arrange(self.items(self.snapshot), self.view, self.SORT, self.texts)
-        self.table.show(self.rows(self.snapshot, self.shown, widths(columns)))
+        self.shown = arrange(self.items(snapshot), self.view, self.SORT, self.texts)
+        self.table.show(self.rows(snapshot, self.shown, widths(columns)))
         self.show_detail()
 
     def show_detail(self) -> None:

@@ -80,11 +80,32 @@ def _contacts(user: str, count: int, tags: list[str]) -> bytes:
     return b"\n".join(lines)
 
 
+async def point_services_at(admin: DemoApi, esp_base: str) -> list[str]:
+    """Point the demo's services at the fake ESP this run started; returns the names it moved.
+
+    The demo data outlives a run (it is kept in `.edm/`); a later run may start its fake ESP on
+    another port, and services left on the old one would freeze and fail every recipient.
+    """
+    names = {name for name, *_ in SERVICES}
+    moved = []
+    page = await admin.call("GET", "/services?limit=1000")
+    for svc in page["items"]:
+        if svc["name"] in names and svc["base_url"] != esp_base:
+            await admin.call("PATCH", f"/services/{svc['id']}", json={"base_url": esp_base})
+            moved.append(svc["name"])
+    return moved
+
+
 async def seed(d: Deps, base: str, esp_base: str) -> bool:
-    """Create the demo data once; return False when it was already there."""
+    """Create the demo data once; return False when it was already there (its services are then
+    pointed at `esp_base`)."""
     try:
         await create_user(d.pool, d.passwords, ADMIN[0], "admin@example.test", ADMIN[1], role="admin")
     except Conflict:
+        async with aiohttp.ClientSession() as session:
+            moved = await point_services_at(await DemoApi(session, base).login(*ADMIN), esp_base)
+        if moved:
+            log.info("demo_services_repointed services=%s base_url=%s", ",".join(sorted(moved)), esp_base)
         return False
     async with aiohttp.ClientSession() as session:
         admin = await DemoApi(session, base).login(*ADMIN)
@@ -169,7 +190,7 @@ def run_demo(settings: Settings, *, open_dashboard: bool = True) -> int:
         setup_logging(settings.log_level, log_file)
         print(f"server log: {log_file}", flush=True)
 
-    esp_port = settings.port + 1
+    esp_port = settings.fake_esp_port
     esp_base = f"http://127.0.0.1:{esp_port}"
 
     async def then(d: Deps) -> None:

@@ -54,6 +54,8 @@ async def test_campaign_actions_progress_and_subtasks(admin: Api, deps) -> None:
             assert progress["pending"] + progress["sending"] + progress["sent"] == 6
             resumed = await api.ok("POST", path + "/resume")
             assert resumed["status"] == "running" and resumed["pause_reason"] is None
+            # Resuming what already runs is refused, as pausing a cancelled campaign is.
+            await api.err("POST", path + "/resume", 409, "INVALID_STATE", field="status")
             sent = await api.ok("GET", path + "/subtasks?status=sent&limit=10")
             assert sent["total"] >= 1 and all(s["status"] == "sent" for s in sent["items"])
             assert sent["items"][0]["from_address"].endswith("@mail.example.com")

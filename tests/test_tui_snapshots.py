@@ -27,15 +27,23 @@ def server() -> Iterator[ThreadServer]:
     srv.close()
 
 
-def settled(app: Dashboard, *keys: str):
-    """Run before the screenshot: wait for the data and the events, then press `keys`."""
+def settled(app: Dashboard, *keys: str, until=None):
+    """Run before the screenshot: wait for the data, the events and the mappings, press `keys`, then
+    wait for `until(app)` (a drill-down's fetched part)."""
     async def run(pilot) -> None:
-        await wait_for(pilot, lambda: app.snapshot is not None and len(app.events.events) == 6)
+        await wait_for(pilot, lambda: app.snapshot is not None and len(app.events.events) == 6
+                       and app.active_owners() <= app.campaigns.mappings.keys())
         await pilot.pause(0.4)
         for key in keys:
             await pilot.press(key)
+        if until is not None:
+            await wait_for(pilot, lambda: until(app))
         await pilot.pause(0.4)
     return run
+
+
+def fetched(app: Dashboard) -> bool:
+    return not str(app.screen.query_one("#detail-fetched").content).startswith("loading")
 
 
 def dashboard(server: ThreadServer, token: str | None = ADMIN_TOKEN) -> Dashboard:
@@ -71,6 +79,47 @@ def test_users_80x24(snap_compare, server: ThreadServer) -> None:
 def test_events_120x40(snap_compare, server: ThreadServer) -> None:
     app = dashboard(server)
     assert snap_compare(app, terminal_size=(120, 40), run_before=settled(app, "4"))
+
+
+def test_campaigns_200x40_names_and_eta_in_words(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(200, 40), run_before=settled(app, "2"))
+
+
+def test_campaign_detail_120x40(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=settled(app, "2", "enter", until=fetched))
+
+
+def test_service_detail_120x40(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=settled(app, "1", "enter", until=fetched))
+
+
+def test_user_detail_100x30(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=settled(app, "3", "enter", until=fetched))
+
+
+def test_help_overlay_80x24(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, "2", "question_mark"))
+
+
+def test_sorted_and_filtered_services_100x30(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(100, 30),
+                        run_before=settled(app, "s", "s", "slash", "a", "escape", "space"))
+
+
+def test_quota_form_80x24(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, "3", "plus", "5", "0"))
+
+
+def test_unfreeze_marked_confirmation_80x24(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, "space", "down", "down", "space", "U"))
 
 
 def test_cancel_confirmation_80x24(snap_compare, server: ThreadServer) -> None:

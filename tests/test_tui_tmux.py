@@ -17,7 +17,7 @@ from aiohttp import web
 from api.app import init_app
 from tests.conftest import Api
 from tests.live_support import add_campaign, add_service
-from tests.tui_support import free_port
+from tests.tui_support import RecordingEngine, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -71,11 +71,13 @@ async def serve(app: web.Application, port: int) -> web.AppRunner:
 async def test_dashboard_under_tmux_against_a_running_api(admin: Api, deps, clock) -> None:
     now = clock.now()
     svc = await add_service(deps.pool, "edge-tmux", now, used_today=300, remaining_today=700)
-    await add_service(deps.pool, "frozen-tmux", now, abnormal_frozen=True, consecutive_failures=10,
+    frozen = await add_service(deps.pool, "frozen-tmux", now, abnormal_frozen=True, consecutive_failures=10,
                       abnormal_reason="10 consecutive failures")
     user, _ = await admin.new_user("carol", quota=50)
     await add_campaign(deps.pool, user["id"], "tmux campaign", created_at=now - timedelta(minutes=5),
                        total=40, sent_count=10, started_at=now - timedelta(minutes=4))
+    # The engine's command surface, recorded: unfreeze is an engine command.
+    deps.engine = RecordingEngine()
     port = free_port()
     runner = await serve(init_app(deps), port)
     tmux = Tmux()
@@ -94,6 +96,16 @@ async def test_dashboard_under_tmux_against_a_running_api(admin: Api, deps, cloc
         await tmux.keys("y")
         await tmux.wait_for("disabled")
         assert await deps.pool.fetchval("SELECT enabled FROM services WHERE id = $1", svc) is False
+        # Drill down into the frozen service (second row), act from its detail screen, come back.
+        await tmux.keys("Down", "Enter")
+        screen = await tmux.wait_for("Service frozen-tmux")
+        await tmux.wait_for("Status log")
+        assert "consecutive failures 10" in screen and "abnormal: 10 consecutive failures" in screen
+        await tmux.keys("u")
+        await tmux.wait_for("Unfroze frozen-tmux")
+        assert ("unfreeze", str(frozen)) in deps.engine.calls
+        await tmux.keys("Escape")
+        await tmux.wait_for("Provider")  # the services table again
         # The API goes away and comes back on the same address: the dashboard says so, then recovers.
         await runner.cleanup()
         await tmux.wait_for("reconnecting")

@@ -12,16 +12,11 @@ from tui.cli import register
 from tui.client import SseParser
 from tui.format import bar, count, duration, local_time, rate, sparkline
 from tui.models import LiveEvent, Me, Overview
-from tui.panels import (
-    campaign_columns,
-    campaign_detail,
-    campaign_rows,
-    event_rows,
-    service_columns,
-    service_rows,
-    service_state,
-    user_rows,
-)
+from tui.panels.campaigns import campaign_columns, campaign_detail, campaign_rows
+from tui.panels.events import event_rows
+from tui.panels.services import service_columns, service_rows, service_state
+from tui.panels.users import user_columns, user_rows
+from tui.layout import widths
 from tui.widgets.status import status_line
 
 OVERVIEW = msgspec.convert(sample_overview(), Overview)
@@ -73,21 +68,31 @@ def test_service_states_and_countdown() -> None:
     assert plain(service_state(disabled_but_frozen, tz)) == "disabled"
 
 
-@pytest.mark.parametrize("compact,width", [(True, 80), (False, 120)])
-def test_rows_fit_their_columns(compact: bool, width: int) -> None:
-    """Every cell fits its column, and the compact layouts fit 80 columns with padding and a scrollbar."""
-    for columns, rows in ((service_columns(compact), service_rows(OVERVIEW, compact)),
-                          (campaign_columns(compact), campaign_rows(OVERVIEW, compact))):
+@pytest.mark.parametrize("width", [80, 99, 100, 118, 160, 220])
+def test_rows_fit_their_columns_at_every_width(width: int) -> None:
+    """Every cell fits its column and the columns fill the terminal without running off it."""
+    for columns, rows in ((service_columns(width), service_rows(OVERVIEW, OVERVIEW.services, widths(service_columns(width)))),
+                          (campaign_columns(width), campaign_rows(OVERVIEW, OVERVIEW.campaigns,
+                                                                  widths(campaign_columns(width)))),
+                          (user_columns(width), user_rows(OVERVIEW, OVERVIEW.users, widths(user_columns(width))))):
         assert sum(c.width + 2 for c in columns) + 1 <= width
         for _, cells in rows:
             assert len(cells) == len(columns)
             for col, cell in zip(columns, cells):
                 assert len(plain(cell)) <= col.width, (col, plain(cell))
+    keys = [c.key for c in campaign_columns(width)]
+    assert "rate" in keys and "eta" in keys  # from 80 columns up
+
+
+def test_names_grow_with_the_terminal() -> None:
+    name = {w: widths(campaign_columns(w))["name"] for w in (80, 120, 200)}
+    assert name[80] < name[120] < name[200] and name[200] > 20
+    assert widths(service_columns(200))["name"] > 20
 
 
 def test_users_see_no_owner_column() -> None:
-    columns = campaign_columns(True, show_owner=False)
-    rows = campaign_rows(OVERVIEW, True, show_owner=False)
+    columns = campaign_columns(80, show_owner=False)
+    rows = campaign_rows(OVERVIEW, OVERVIEW.campaigns, widths(columns))
     assert "owner" not in [c.key for c in columns] and all(len(r[1]) == len(columns) for r in rows)
 
 
@@ -100,7 +105,7 @@ def test_campaign_detail_explains_a_pause() -> None:
 
 
 def test_user_rows() -> None:
-    rows = user_rows(OVERVIEW)
+    rows = user_rows(OVERVIEW, OVERVIEW.users, widths(user_columns(80)))
     assert [plain(r[1][0]) for r in rows] == ["alice", "bob", "carol"]
     assert plain(rows[0][1][3]).endswith(" 72%")
 
@@ -109,6 +114,8 @@ def test_event_rows_newest_first_with_filter() -> None:
     events = [msgspec.convert(e, LiveEvent) for e in sample_events()]
     rows = event_rows(events, "", "Asia/Shanghai")
     assert [plain(r[1][1]) for r in rows][:2] == ["campaign.progress", "service.quota_used"]
+    assert [plain(r[1][1]) for r in event_rows(events, "", "UTC", chatty=False)] == [
+        "campaign.paused", "service.frozen", "campaign.started"]
     assert [r[0] for r in event_rows(events, "FROZEN", "UTC")] == ["1763874000000-3"]
     assert [plain(r[1][2]) for r in event_rows(events, "black friday", "UTC")] == [
         "Black Friday 10k: 4500/10000 sent", "Black Friday 10k started (10000 recipients)"]
@@ -127,7 +134,7 @@ def test_sse_parser_fields_comments_and_multiline_data() -> None:
 
 
 def test_status_line_states() -> None:
-    assert "● live  13:00:00 root │ ready 1/6 frozen 1 exh 1 │ run 1 │ 436/min │ pend 6188" in \
+    assert "● live  13:00:00 root │ ready 1/6 frozen 1 exh 1 │ run 2 │ 436/min │ pend 6188" in \
         status_line("live", ROOT, OVERVIEW, "http://x").plain
     assert status_line("reconnecting", ROOT, OVERVIEW, "http://x").plain.startswith(" ⟳ reconnecting… ")
     alice = Me(id=OVERVIEW.users[0].id, username="alice", role="user", quota_remaining=1)

@@ -15,6 +15,7 @@ from aiohttp import web
 ADMIN_TOKEN, USER_TOKEN = "tok-admin", "tok-alice"
 ADMIN = {"id": "00000000-0000-0000-0000-0000000000a0", "username": "root", "email": "root@example.com",
          "role": "admin", "enabled": True, "quota_remaining": 0}
+CAROL = {"id": "00000000-0000-0000-0000-0000000000c0", "username": "carol"}
 ALICE = {"id": "00000000-0000-0000-0000-0000000000a1", "username": "alice", "email": "alice@example.com",
          "role": "user", "enabled": True, "quota_remaining": 4200}
 
@@ -41,7 +42,7 @@ def sample_overview() -> dict[str, Any]:
     """Every state the panels draw, at a fixed instant."""
     bob = {"id": "00000000-0000-0000-0000-0000000000b0", "username": "bob"}
     services = [
-        _svc(1, "fast-lane", "ready", used_today=812, remaining_today=1188, send_interval=2,
+        _svc(1, "fast-lane", "ready", used_today=812, remaining_today=19188, daily_quota=20000, send_interval=2,
              sends_per_minute=[10, 12, 15, 18, 20, 22, 25, 28, 30, 29]),
         _svc(2, "slow-lane", "interval", interval_remaining=3.2, send_interval=10, used_today=120,
              remaining_today=380, daily_quota=500, sends_per_minute=[6, 6, 6, 5, 6, 6, 6, 6, 6, 6]),
@@ -63,17 +64,31 @@ def sample_overview() -> dict[str, Any]:
         _camp(3, "Scheduled promo", ALICE, "pending", total=200, pending=200, scheduled_at="2026-11-23T05:01:00Z"),
         _camp(4, "Welcome series", bob, "completed", total=50, sent=49, failed=1, progress=1.0),
         _camp(5, "Broken template", ALICE, "failed", total=10, failed=10, progress=1.0),
+        # carol's only service (slow-lane) has 380 left today: the rate alone would promise 3 minutes.
+        _camp(6, "Spring sale", CAROL, "running", total=1000, sent=100, pending=900, progress=0.1,
+              rate_per_minute=300.0, eta_seconds=180.0),
+        _camp(7, "Old promo", bob, "cancelled", total=100, sent=40, cancelled=60, progress=1.0),
     ]
     users = [
         {"id": ALICE["id"], "username": "alice", "quota_remaining": 4200, "running_campaigns": 1, "share_recent": 0.72},
         {"id": bob["id"], "username": "bob", "quota_remaining": 0, "running_campaigns": 0, "share_recent": 0.28},
-        {"id": "00000000-0000-0000-0000-0000000000c0", "username": "carol", "quota_remaining": 150000,
-         "running_campaigns": 0, "share_recent": 0.0},
+        {"id": CAROL["id"], "username": "carol", "quota_remaining": 150000,
+         "running_campaigns": 1, "share_recent": 0.0},
     ]
-    totals = {"services": 6, "ready": 1, "frozen": 1, "exhausted": 1, "running_campaigns": 1,
+    totals = {"services": 6, "ready": 1, "frozen": 1, "exhausted": 1, "running_campaigns": 2,
               "sent_last_minute": 436, "pending": 6188}
     return {"now": "2026-11-23T05:00:00Z", "business_tz": "Asia/Shanghai", "services": services,
             "campaigns": campaigns, "users": users, "totals": totals}
+
+
+def svc_id(n: int) -> str:
+    return f"00000000-0000-0000-0000-00000000005{n}"
+
+
+def sample_mappings() -> dict[str, list[str]]:
+    """Which services each user may send through: alice two roomy ones, bob and carol one each."""
+    return {ALICE["id"]: [svc_id(1), svc_id(2)], "00000000-0000-0000-0000-0000000000b0": [svc_id(4)],
+            CAROL["id"]: [svc_id(2)]}
 
 
 def sample_events() -> list[dict[str, Any]]:
@@ -84,7 +99,8 @@ def sample_events() -> list[dict[str, Any]]:
         ev(1, "campaign.started", "Black Friday 10k started (10000 recipients)"),
         ev(2, "service.interval_started", "slow-lane waits 10 s"),
         ev(3, "service.frozen", "flaky frozen: 5 failures in a row: HTTP 500"),
-        ev(4, "campaign.paused", "Newsletter paused: SERVICE_QUOTA_EXHAUSTED"),
+        ev(4, "campaign.paused", "Newsletter paused: SERVICE_QUOTA_EXHAUSTED",
+           user_id="00000000-0000-0000-0000-0000000000b0", data={"campaign": "Newsletter"}),
         ev(5, "service.quota_used", "tiny-quota used its daily quota"),
         ev(6, "campaign.progress", "Black Friday 10k: 4500/10000 sent"),
     ]
@@ -114,6 +130,9 @@ class FixtureState:
     down: bool = False  # answer 503 to the overview, as a restarting proxy would
     overview_hits: int = 0
     last_event_ids: list[str | None] = field(default_factory=list)
+    mappings: dict[str, list[str]] = field(default_factory=sample_mappings)
+    reads: list[str] = field(default_factory=list)  # drill-down GETs
+    bodies: list[tuple[str, str, Any]] = field(default_factory=list)  # writes with their JSON bodies
 
 
 def fixture_app(state: FixtureState) -> web.Application:
@@ -178,6 +197,70 @@ def fixture_app(state: FixtureState) -> web.Application:
             return failure(*state.refuse[path])
         return ok({})
 
+    async def write(request: web.Request) -> web.Response:
+        """Admin writes: recorded with their bodies; `refuse` answers as the real validators would."""
+        user = who(request)
+        if not user:
+            return failure(401, "UNAUTHORIZED", "missing or invalid token")
+        if user["role"] != "admin":
+            return failure(403, "FORBIDDEN", "administrators only")
+        path = request.path.removeprefix("/api/v1")
+        body = await request.json()
+        state.bodies.append((request.method, path, body))
+        if path in state.refuse:
+            return failure(*state.refuse[path])
+        if "reason" in body and not body["reason"]:  # as the API's validators word it
+            return failure(400, "VALIDATION_ERROR", "reason: Expected `str` of length >= 1")
+        if path.endswith("/services"):
+            state.mappings[request.match_info["id"]] = body["service_ids"]
+        return ok({})
+
+    async def mapping(request: web.Request) -> web.Response:
+        user = who(request)
+        if not user:
+            return failure(401, "UNAUTHORIZED", "missing or invalid token")
+        uid = request.match_info.get("id", user["id"])
+        if uid != user["id"] and user["role"] != "admin":
+            return failure(403, "FORBIDDEN", "administrators only")
+        ids = state.mappings.get(uid, [])
+        names = {s["id"]: s["name"] for s in state.overview["services"]}
+        return ok({"user_id": uid, "service_ids": ids, "services": [{"id": i, "name": names.get(i, i)} for i in ids],
+                   "updated_at": None})
+
+    def page(items: list[Any]) -> web.Response:
+        return ok({"items": items, "total": len(items), "limit": 50, "offset": 0})
+
+    async def read(request: web.Request) -> web.Response:
+        """The drill-down reads, with small canned answers."""
+        user = who(request)
+        if not user:
+            return failure(401, "UNAUTHORIZED", "missing or invalid token")
+        path = request.path.removeprefix("/api/v1")
+        state.reads.append(path)
+        ident = request.match_info["id"]
+        if path.startswith(("/services", "/users")) and user["role"] != "admin":
+            return failure(403, "FORBIDDEN", "administrators only")
+        if path.endswith("/events"):
+            return page([{"kind": "campaign.paused", "message": "paused by root", "created_at": "2026-11-23T04:30:00Z",
+                          "data": {}},
+                         {"kind": "campaign.started", "message": "started with 10000 recipients",
+                          "created_at": "2026-11-23T04:01:00Z", "data": {}}])
+        if path.endswith("/subtasks"):
+            return page([{"email": "gone@example.net", "status": "failed", "seq": 17, "service_id": svc_id(1),
+                          "attempted_at": "2026-11-23T04:20:00Z", "error": "550 mailbox unavailable"}])
+        if path.endswith("/status-log"):
+            return page([{"kind": "frozen", "message": "5 failures in a row: HTTP 500",
+                          "created_at": "2026-11-23T04:40:00Z"}])
+        if path.endswith("/quota-log"):
+            return page([{"delta": 5000, "balance_after": 5000, "kind": "admin_adjust", "reason": "welcome",
+                          "created_at": "2026-11-22T02:00:00Z"},
+                         {"delta": -800, "balance_after": 4200, "kind": "reserve", "reason": "campaign saved",
+                          "created_at": "2026-11-23T03:00:00Z"}])
+        service = next(s for s in state.overview["services"] if s["id"] == ident)
+        return ok({"id": ident, "name": service["name"], "provider": service["provider"], "domain": "mail.example.com",
+                   "credentials": {"api_user": "edm", "api_key": "63b8…b868"}, "base_url": None,
+                   "last_request_at": "2026-11-23T04:59:58Z", "throttled_until": None})
+
     async def open_streams(app: web.Application) -> None:
         app[CLOSING] = asyncio.Event()
 
@@ -193,6 +276,14 @@ def fixture_app(state: FixtureState) -> web.Application:
     app.router.add_get("/api/v1/events", events)
     app.router.add_post("/api/v1/campaigns/{id}/{verb}", action)
     app.router.add_post("/api/v1/services/{id}/{verb}", action)
+    app.router.add_post("/api/v1/users/{id}/quota", write)
+    app.router.add_put("/api/v1/users/{id}/services", write)
+    app.router.add_put("/api/v1/services/{id}/remaining", write)
+    app.router.add_get("/api/v1/users/{id}/services", mapping)
+    app.router.add_get("/api/v1/me/services", mapping)
+    for path in ("/campaigns/{id}/events", "/campaigns/{id}/subtasks", "/services/{id}", "/services/{id}/status-log",
+                 "/users/{id}/quota-log"):
+        app.router.add_get("/api/v1" + path, read)
     return app
 
 

@@ -8,7 +8,8 @@ from typing import Any, AsyncIterator, Callable, Literal, TypeVar
 import aiohttp
 import msgspec
 
-from tui.models import Envelope, LiveEvent, Me, Overview
+from tui.models import (CampaignEventRow, Envelope, LiveEvent, Me, Overview, Page, QuotaEntryRow, ServiceInfo,
+                        StatusEntryRow, SubtaskRow, UserServices)
 
 T = TypeVar("T")
 
@@ -20,6 +21,12 @@ _overview = msgspec.json.Decoder(Overview)
 _me = msgspec.json.Decoder(Me)
 _event = msgspec.json.Decoder(LiveEvent)
 _encoder = msgspec.json.Encoder()
+_campaign_events = msgspec.json.Decoder(Page[CampaignEventRow])
+_subtasks = msgspec.json.Decoder(Page[SubtaskRow])
+_service = msgspec.json.Decoder(ServiceInfo)
+_status_log = msgspec.json.Decoder(Page[StatusEntryRow])
+_quota_log = msgspec.json.Decoder(Page[QuotaEntryRow])
+_user_services = msgspec.json.Decoder(UserServices)
 
 
 class ApiError(Exception):
@@ -107,6 +114,43 @@ class ApiClient:
 
     async def service_action(self, service_id: str, verb: ServiceVerb) -> None:
         await self.request("POST", f"/services/{service_id}/{verb}", json={})
+
+    async def fetch(self, path: str, decoder: msgspec.json.Decoder[T]) -> T:
+        data = await self.request("GET", path, decoder)
+        assert data is not None
+        return data
+
+    # --- drill-down reads -----------------------------------------------------------------
+
+    async def campaign_events(self, campaign_id: str, limit: int = 50) -> Page[CampaignEventRow]:
+        return await self.fetch(f"/campaigns/{campaign_id}/events?limit={limit}", _campaign_events)
+
+    async def failed_subtasks(self, campaign_id: str, limit: int = 20) -> Page[SubtaskRow]:
+        return await self.fetch(f"/campaigns/{campaign_id}/subtasks?status=failed&limit={limit}", _subtasks)
+
+    async def service(self, service_id: str) -> ServiceInfo:
+        return await self.fetch(f"/services/{service_id}", _service)
+
+    async def status_log(self, service_id: str, limit: int = 50) -> Page[StatusEntryRow]:
+        return await self.fetch(f"/services/{service_id}/status-log?limit={limit}", _status_log)
+
+    async def quota_log(self, user_id: str, limit: int = 50) -> Page[QuotaEntryRow]:
+        return await self.fetch(f"/users/{user_id}/quota-log?limit={limit}", _quota_log)
+
+    async def user_services(self, user_id: str | None) -> UserServices:
+        """A user's mapped services; None means the caller's own (GET /me/services)."""
+        return await self.fetch(f"/users/{user_id}/services" if user_id else "/me/services", _user_services)
+
+    # --- admin writes (the API validates; its messages name the field) --------------------
+
+    async def adjust_quota(self, user_id: str, delta: int, reason: str) -> None:
+        await self.request("POST", f"/users/{user_id}/quota", json={"delta": delta, "reason": reason})
+
+    async def map_services(self, user_id: str, service_ids: list[str]) -> None:
+        await self.request("PUT", f"/users/{user_id}/services", json={"service_ids": service_ids})
+
+    async def set_remaining(self, service_id: str, remaining: int, reason: str) -> None:
+        await self.request("PUT", f"/services/{service_id}/remaining", json={"remaining": remaining, "reason": reason})
 
     async def events(self, last_event_id: str | None = None,
                      on_open: Callable[[], object] | None = None) -> AsyncIterator[LiveEvent]:

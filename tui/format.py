@@ -23,15 +23,50 @@ def bar(fraction: float, width: int, style: str = "green") -> Text:
     return text
 
 
-def sparkline(values: list[int], width: int = 10) -> Text:
-    """Unicode block sparkline of the last `width` values, scaled to their maximum."""
+def sparkline(values: list[int], width: int = 10, peak: float | None = None) -> Text:
+    """Unicode block sparkline of the last `width` values, scaled to `peak` (default: their maximum).
+
+    Pass one peak for every row of a table so equal heights mean equal rates.
+    """
     values = values[-width:]
-    peak = max(values, default=0)
-    if peak <= 0:
+    top = max(values, default=0) if peak is None else max(peak, max(values, default=0))
+    if top <= 0:
         return Text("▁" * len(values) + " " * (width - len(values)), style="grey35")
     # Any send at all shows above the zero line.
-    chars = "".join(_BLOCKS[max(1, min(7, round(v / peak * 7)))] if v > 0 else "▁" for v in values)
+    chars = "".join(_BLOCKS[max(1, min(7, round(v / top * 7)))] if v > 0 else "▁" for v in values)
     return Text(chars.ljust(width), style="cyan")
+
+
+def spark_cell(values: list[int], width: int, peak: float) -> Text:
+    """A sparkline on a shared scale followed by the latest figure, e.g. `▂▃▅█  30`."""
+    spark_width = max(1, width - 5)
+    latest = values[-1] if values else 0
+    return sparkline(values, spark_width, peak) + Text(count(latest).rjust(5), style="bold" if latest else "grey50")
+
+
+def _chart_cell(value: int, top: int, height: int, row: int) -> str:
+    """The block for one value at one chart row (1 = bottom); a non-zero value always shows."""
+    level = value / top * height if top else 0.0
+    if level >= row:
+        return "█"
+    eighths = int((level - (row - 1)) * 8) if level > row - 1 else 0
+    if eighths <= 0:
+        return "▁" if row == 1 and value > 0 else " "
+    return _BLOCKS[min(7, eighths - 1)]
+
+
+def column_chart(values: list[int], height: int = 5, label_width: int = 6) -> list[Text]:
+    """A bar chart with a y axis (its top and zero) and one column per value; pure text lines."""
+    top = max(values, default=0)
+    lines: list[Text] = []
+    for row in range(height, 0, -1):
+        label = count(top) if row == height and top else "0" if row == 1 else ""
+        axis = label.rjust(label_width - 2) + " ┤"
+        line = Text(axis, style="grey50")
+        for v in values:
+            line.append(_chart_cell(v, top, height, row) * 2 + " ", style="cyan")
+        lines.append(line)
+    return lines
 
 
 def count(n: float) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
+T = TypeVar("T")
 ServiceState = Literal["ready", "interval", "frozen", "disabled", "exhausted", "throttled"]
 
 
@@ -117,3 +118,74 @@ class Envelope(msgspec.Struct, frozen=True):
     data: msgspec.Raw = msgspec.Raw(b"null")
     message: str = ""
     error: dict[str, Any] | None = None
+
+
+# --- drill-down and admin payloads (only the fields the dashboard reads) -------------------------
+
+class CampaignEventRow(msgspec.Struct, frozen=True):
+    """One row of GET /campaigns/{id}/events."""
+
+    kind: str
+    message: str = ""
+    created_at: str = ""
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class SubtaskRow(msgspec.Struct, frozen=True):
+    """One row of GET /campaigns/{id}/subtasks."""
+
+    email: str
+    status: str
+    seq: int = 0
+    service_id: str | None = None
+    attempted_at: str | None = None
+    error: str | None = None
+
+
+class ServiceInfo(msgspec.Struct, frozen=True):
+    """GET /services/{id}: configuration and live columns (secrets arrive masked)."""
+
+    id: str
+    name: str
+    provider: str = ""
+    domain: str = ""
+    credentials: dict[str, Any] = msgspec.field(default_factory=dict)
+    base_url: str | None = None
+    last_request_at: str | None = None
+    throttled_until: str | None = None
+
+
+class StatusEntryRow(msgspec.Struct, frozen=True):
+    """One row of GET /services/{id}/status-log."""
+
+    kind: str
+    message: str = ""
+    created_at: str = ""
+
+
+class QuotaEntryRow(msgspec.Struct, frozen=True):
+    """One row of a user's quota ledger."""
+
+    delta: int
+    balance_after: int
+    kind: str = ""
+    reason: str = ""
+    created_at: str = ""
+
+
+class ServiceBrief(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+
+
+class UserServices(msgspec.Struct, frozen=True):
+    """GET /users/{id}/services: the ids a user may send through."""
+
+    user_id: str
+    service_ids: list[str] = msgspec.field(default_factory=list)
+    services: list[ServiceBrief] = msgspec.field(default_factory=list)
+
+
+class Page(msgspec.Struct, Generic[T], frozen=True):
+    items: list[T]
+    total: int = 0

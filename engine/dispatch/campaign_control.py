@@ -82,10 +82,10 @@ async def resume(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID
     """Back to running; the routing checks run right after and may pause it again with a reason."""
     async with pool.acquire() as conn, conn.transaction():
         row = await _lock(conn, campaign_id)
-        if row["status"] == "running":
-            return
+        # A running campaign answers 409 like any other state that is not paused: a silent 200 that
+        # writes nothing told operators their resume had done something.
         if row["status"] != "paused":
-            raise InvalidState(f"a {row['status']} campaign cannot be resumed", field="status")
+            raise InvalidState(f"a {row['status']} campaign cannot be resumed (only a paused one)", field="status")
         await conn.execute(Q["engine.user_resume"], campaign_id)
         await events.write(conn, [CampaignEvent(campaign_id, "resumed", "campaign resumed",
                                                 {"by": _by(by_user_id)})], now)

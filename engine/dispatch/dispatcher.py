@@ -48,6 +48,9 @@ from engine.templating.rendering import contact_vars, render
 log = logging.getLogger("edm.engine.dispatcher")
 
 FREEZE_AFTER = 10
+# Services whose interval is at least this long announce each wait (`service.interval_started`):
+# a wait an operator can watch. Shorter intervals would turn the stream into one event per send.
+INTERVAL_EVENT_MIN = 5
 # Seconds between two updates of the queue-depth gauge (real time: it only paces a metric).
 DEPTH_EVERY = 1.0
 
@@ -195,9 +198,17 @@ class Dispatcher:
             binds.append(b)
             if self.metrics is not None:
                 self.metrics.lateness((now - due_at).total_seconds())
+            if s.send_interval >= INTERVAL_EVENT_MIN:
+                self.events.service(s.id, "interval_started", f"waits {s.send_interval} s", now,
+                                    {"seconds": s.send_interval,
+                                     "until": (now + timedelta(seconds=s.send_interval)).isoformat()})
             if s.remaining_today > 0:
                 self.schedule(s, now)
             else:
+                if s.announced_used != s.quota_day_start:
+                    s.announced_used = s.quota_day_start
+                    self.events.service(s.id, "quota_used", f"used its daily quota of {s.daily_quota}", now,
+                                        {"daily_quota": s.daily_quota, "next_reset": s.next_reset.isoformat()})
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
 
@@ -345,6 +356,11 @@ class Dispatcher:
                             if x.bind.service.throttled_until else None}, x.at) for x in throttled],
                 [Freeze(s.id, s.abnormal_reason or f"{s.consecutive_failures} consecutive failures",
                         s.consecutive_failures) for s in freeze], now)
+        for sid, x in {x.bind.service.id: x for x in throttled}.items():
+            s = x.bind.service
+            self.events.service(sid, "throttled", f"throttled by the provider: {x.result.error_code}", now,
+                                {"retry_after": x.result.retry_after,
+                                 "until": s.throttled_until.isoformat() if s.throttled_until else None})
         frozen = [s for s in freeze if s.id in frozen_ids]
         for s, written in live:
             s.written_live = written
@@ -409,9 +425,13 @@ class Dispatcher:
         for cid, counts in moved.items():
             c = self.state.campaigns.get(cid)
             data: dict[str, object] = dict(counts)
+            message = ""
             if c is not None:
                 data["user_id"] = str(c.user_id)
-            self.events.sink.publish(EngineEvent(subject="campaign", kind="progress", id=str(cid), data=data, at=now))
+                data["campaign"] = c.name
+                message = f"{c.name}: +{counts['sent']} sent, +{counts['failed']} failed"
+            self.events.sink.publish(EngineEvent(subject="campaign", kind="progress", id=str(cid), message=message,
+                                                 data=data, at=now))
 
     async def refund_cancelled(self, refunds: dict[uuid.UUID, int]) -> None:
         """Throttled requests of campaigns cancelled meanwhile were never delivered: refund them."""

@@ -97,7 +97,14 @@ class HotCommands:
         async with self.dispatcher.write_lock:
             row = await self.pool.fetchrow(Q["engine.load_services"], service_id)
             users = set(self.state.service_users.get(service_id, ()))
+            before = self.state.services.get(service_id)
+            was_enabled = before.enabled if before is not None else None
             s = self.loader.put_service(row) if row is not None else None
+        if s is not None and was_enabled is not None and s.enabled != was_enabled:
+            # The leader owns the hot state, so it announces the flip once, whoever asked for it.
+            self.dispatcher.events.service(service_id, "enabled" if s.enabled else "disabled",
+                                           "enabled" if s.enabled else "disabled: nothing is sent through it",
+                                           self.dispatcher.clock.now())
         if row is None:
             await self.loader.drop_service(service_id)
             self.dispatcher.fair.forget_service(service_id)

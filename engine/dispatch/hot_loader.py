@@ -96,7 +96,7 @@ class HotLoader:
         c = self.state.campaigns.get(row["id"])
         if c is None:
             c = CampaignState(row["id"], row["user_id"], row["status"], row["pause_reason"], row["sender_name"],
-                              row["total"], row["reserved"], row["created_at"])
+                              row["total"], row["reserved"], row["created_at"], name=row["name"])
             for t in await self.pool.fetch(Q["engine.campaign_templates"], c.id):
                 try:
                     c.templates[t["id"]] = compile_template(t["subject"], t["html_body"], t["text_body"])

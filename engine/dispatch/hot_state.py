@@ -42,6 +42,9 @@ class ServiceState:
     awaiting_reset: bool = False
     # (consecutive_failures, throttled_until) as last written through to the database.
     written_live: tuple[int, datetime | None] = (0, None)
+    # The quota day whose exhaustion was announced (`service.quota_used`): once per day, even when a
+    # throttled request gives a unit back and the service runs out again.
+    announced_used: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> "ServiceState":
@@ -103,6 +106,8 @@ class CampaignState:
     total: int
     reserved: int
     created_at: datetime
+    # Carried by live events so the dashboard and scripts can label and filter them.
+    name: str = ""
     buffer: deque[Claimed] = field(default_factory=deque)
     # Largest seq claimed so far: the next claim starts after it.
     cursor: int = 0
@@ -154,6 +159,14 @@ class HotState:
         # service -> users mapped to it
         self.service_users: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.serve_counter = 0
+
+    def service_name(self, service_id: uuid.UUID) -> str | None:
+        s = self.services.get(service_id)
+        return s.name if s is not None else None
+
+    def campaign_name(self, campaign_id: uuid.UUID) -> str | None:
+        c = self.campaigns.get(campaign_id)
+        return c.name if c is not None else None
 
     def user(self, user_id: uuid.UUID) -> UserState:
         u = self.users.get(user_id)

@@ -107,6 +107,7 @@ class Engine:
         """Fresh hot state and parts for a term: nothing of an earlier term's memory is trusted."""
         o = self.options
         self.state = HotState()
+        self.events.names = self.state  # live events carry campaign and service names
         self.loader = HotLoader(self.pool, self.clock, self.tz, self.state, self.providers, self.box)
         # The engine's writes go one at a time (see Dispatcher.write_lock).
         lock = asyncio.Lock()

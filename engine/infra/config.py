@@ -26,6 +26,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Address and port the control API listens on.
     host: str = "127.0.0.1"
     port: int = 8080
+    # Port of the fake ESP that `edm demo` starts (on 127.0.0.1); the demo's services point at it.
+    fake_esp_port: int = 8081
     # Secret that signs JWTs; empty = a random one kept in `data_dir` (fine for a single host).
     jwt_secret: str = ""
     # Token lifetime in seconds.

@@ -11,7 +11,7 @@ SELECT user_id, service_id FROM user_service_map_items WHERE $1::uuid IS NULL OR
 
 -- name: load_active_campaigns
 -- Running and paused campaigns: the engine's working set.
-SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.created_at
+SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.created_at, c.name
 FROM campaigns c
 WHERE c.status IN ('running', 'paused') AND ($1::uuid IS NULL OR c.id = $1)
 ORDER BY c.created_at, c.id;
@@ -225,4 +225,5 @@ SELECT 1 FROM services WHERE id = $1;
 SELECT pg_notify($1, $2);
 
 -- name: campaign_owners
-SELECT id, user_id FROM campaigns WHERE id = ANY($1::uuid[]);
+-- Owner and name of each campaign an event batch is about (the live copies carry both).
+SELECT id, user_id, name FROM campaigns WHERE id = ANY($1::uuid[]);

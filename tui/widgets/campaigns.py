@@ -1,45 +1,50 @@
-"""The Campaigns panel: progress, rate and ETA of running, paused, pending and recent campaigns."""
+"""The Campaigns panel: progress, rate and quota-aware ETA of running, paused, pending and recent campaigns."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from typing import Iterable
 
+from rich.text import Text
+
+from tui.capacity import Capacity, capacity
+from tui.layout import Column, Row, Widths
 from tui.models import CampaignView, Overview
-from tui.panels import campaign_columns, campaign_detail, campaign_rows
-from tui.widgets.keyed_table import KeyedTable
+from tui.panels.campaigns import CAMPAIGN_SORT, campaign_columns, campaign_detail, campaign_rows, campaign_texts
+from tui.table_view import TableView
+from tui.widgets.table_panel import TablePanel
 
 
-class CampaignsPanel(Vertical):
-    """Table of campaigns plus the selected one's counts and pause message."""
+class CampaignsPanel(TablePanel[CampaignView]):
+    """Table of campaigns plus the selected one's counts, pause message or wait for a reset."""
 
-    def __init__(self) -> None:
-        super().__init__(id="campaigns-panel")
-        self.snapshot: Overview | None = None
+    TAB = "campaigns"
+    SORT = CAMPAIGN_SORT
 
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(id="campaigns-table")
-        yield Static(id="campaigns-detail", classes="detail")
+    def __init__(self, view: TableView) -> None:
+        super().__init__(view)
+        self.show_owner = True
+        # Which services each owner may use (by owner id), as the app last fetched them.
+        self.mappings: dict[str, frozenset[str]] = {}
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one("#campaigns-table", KeyedTable)
+    def capacities(self) -> dict[str, Capacity]:
+        if self.snapshot is None:
+            return {}
+        services = self.snapshot.services
+        owners = {c.owner_id for c in self.snapshot.campaigns}
+        return {o: capacity(services, self.mappings.get(o)) for o in owners}
 
-    def selected(self) -> CampaignView | None:
-        key = self.table.selected_key
-        campaigns = self.snapshot.campaigns if self.snapshot else []
-        return next((c for c in campaigns if c.id == key), None)
+    def items(self, snapshot: Overview) -> list[CampaignView]:
+        return list(snapshot.campaigns)
 
-    def show(self, snapshot: Overview, compact: bool, show_owner: bool) -> None:
-        self.snapshot = snapshot
-        self.table.set_layout(campaign_columns(compact, show_owner))
-        self.table.show(campaign_rows(snapshot, compact, show_owner))
-        self._detail()
+    def texts(self, item: CampaignView) -> Iterable[str]:
+        return campaign_texts(item)
 
-    def _detail(self) -> None:
+    def columns(self, width: int) -> list[Column]:
+        return campaign_columns(width, self.show_owner)
+
+    def rows(self, snapshot: Overview, items: list[CampaignView], w: Widths) -> list[Row]:
+        return campaign_rows(snapshot, items, w, self.capacities())
+
+    def detail(self, item: CampaignView | None) -> Text:
         tz = self.snapshot.business_tz if self.snapshot else "UTC"
-        self.query_one("#campaigns-detail", Static).update(campaign_detail(self.selected(), tz))
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._detail()
+        return campaign_detail(item, tz, self.capacities().get(item.owner_id) if item else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from tui.panels import Cell, Column, Row
+from tui.layout import Cell, Column, Row
 
 
 class KeyedTable(DataTable):

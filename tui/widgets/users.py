@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
+from typing import Iterable
 
-from tui.models import Overview
-from tui.panels import user_columns, user_rows
-from tui.widgets.keyed_table import KeyedTable
+from rich.text import Text
+
+from tui.layout import Column, Row, Widths
+from tui.models import Overview, UserView
+from tui.panels.users import USER_SORT, user_columns, user_detail, user_rows, user_texts
+from tui.widgets.table_panel import TablePanel
 
 
-class UsersPanel(Vertical):
+class UsersPanel(TablePanel[UserView]):
     """One row per user account."""
 
-    def __init__(self) -> None:
-        super().__init__(id="users-panel")
+    TAB = "users"
+    SORT = USER_SORT
 
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(id="users-table")
+    def items(self, snapshot: Overview) -> list[UserView]:
+        return list(snapshot.users)
 
-    def show(self, snapshot: Overview) -> None:
-        table = self.query_one("#users-table", KeyedTable)
-        table.set_layout(user_columns())
-        table.show(user_rows(snapshot))
+    def texts(self, item: UserView) -> Iterable[str]:
+        return user_texts(item)
+
+    def columns(self, width: int) -> list[Column]:
+        return user_columns(width)
+
+    def rows(self, snapshot: Overview, items: list[UserView], w: Widths) -> list[Row]:
+        return user_rows(snapshot, items, w)
+
+    def detail(self, item: UserView | None) -> Text:
+        return user_detail(item, self.snapshot)

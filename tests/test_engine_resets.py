@@ -126,8 +126,13 @@ async def test_changing_the_reset_time_reschedules_the_next_reset(deps) -> None:
         noon = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
         assert engine.state.services[service].next_reset == noon
         clock.set(noon + timedelta(seconds=1))
-        await eventually(lambda: _has_resets(pool, service, 1), what="the rescheduled reset")
-        assert engine.state.services[service].next_reset == noon + timedelta(days=1)
+        # The reset row commits before the hot state moves on to the next day: wait for both.
+        tomorrow = noon + timedelta(days=1)
+
+        async def reset_done() -> bool:
+            return await _has_resets(pool, service, 1) and engine.state.services[service].next_reset == tomorrow
+
+        await eventually(reset_done, what="the rescheduled reset")
         clock.advance(3600)
         await quiet(pool, engine)
     assert await _resets(pool, service) == 1

@@ -307,7 +307,7 @@ class Dispatcher:
                 s.consecutive_failures = 0
             case "failed":
                 s.consecutive_failures += 1
-                if s.consecutive_failures >= self.freeze_after and not s.abnormal_frozen:
+                if s.consecutive_failures >= (s.freeze_after or self.freeze_after) and not s.abnormal_frozen:
                     s.abnormal_frozen = True
                     s.abnormal_reason = f"{s.consecutive_failures} consecutive failures, last: {result.error}"[:500]
                     self._to_freeze.add(s.id)

@@ -24,7 +24,8 @@ log = logging.getLogger("edm.engine.hot_loader")
 # What a reload of a services row refreshes in the hot state: the configuration an administrator
 # owns. The live fields (failure streak, throttle, freeze, counters, last request) belong to the
 # running engine and change only through its own work or an explicit command (hot_commands.py).
-CONFIG_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled")
+CONFIG_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled",
+                 "freeze_after")
 
 
 class ProviderBuilder(Protocol):

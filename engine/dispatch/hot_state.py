@@ -34,6 +34,8 @@ class ServiceState:
     throttled_until: datetime | None
     abnormal_frozen: bool
     abnormal_reason: str | None
+    # Failures in a row that freeze it abnormally; None = the engine's default.
+    freeze_after: int | None = None
     provider: Provider | None = None
     # Bumped whenever the service's heap entry is replaced; older entries are stale.
     heap_gen: int = 0
@@ -53,7 +55,8 @@ class ServiceState:
                 enabled=row["enabled"], used_today=row["used_today"], remaining_today=row["remaining_today"],
                 quota_day_start=row["quota_day_start"], next_reset=EPOCH, last_request_at=row["last_request_at"],
                 consecutive_failures=row["consecutive_failures"], throttled_until=row["throttled_until"],
-                abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"])
+                abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"],
+                freeze_after=row.get("freeze_after"))
         s.written_live = (s.consecutive_failures, s.throttled_until)
         s.reschedule(tz, now)
         return s

@@ -30,6 +30,8 @@ BaseUrl = Annotated[str, msgspec.Meta(
 DailyQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
 ResetTime = Annotated[str, msgspec.Meta(pattern=HHMM)]
 SendInterval = Annotated[int, msgspec.Meta(gt=0, le=86_400)]
+# Consecutive provider failures that freeze the service abnormally; null = the engine's default (10).
+FreezeAfter = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 # Checked against the provider's shape by engine.store.service_credentials; errors name the key.
 CredentialsIn = Annotated[dict[str, Any], msgspec.Meta(
     description='engagelab: {api_user, api_key}; smtp: {host, port, username, password, '
@@ -46,6 +48,7 @@ class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
     send_interval: SendInterval
     base_url: BaseUrl | None = None
     enabled: bool = True
+    freeze_after: FreezeAfter | None = None
 
 
 class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,6 +63,7 @@ class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
     send_interval: SendInterval | UnsetType = UNSET
     base_url: BaseUrl | None | UnsetType = UNSET
     enabled: bool | UnsetType = UNSET
+    freeze_after: FreezeAfter | None | UnsetType = UNSET
 
 
 class Service(msgspec.Struct):
@@ -84,6 +88,8 @@ class Service(msgspec.Struct):
     abnormal_frozen: bool
     abnormal_reason: str | None
     throttled_until: datetime | None
+    # Failures in a row that freeze it; null = the engine's default (10).
+    freeze_after: int | None
     created_at: datetime
     updated_at: datetime
 

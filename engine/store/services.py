@@ -61,7 +61,8 @@ def service_of(row: Mapping[str, Any], tz: ZoneInfo) -> Service:
         next_reset_at=next_reset(row["reset_time"], tz, row["quota_day_start"]),
         last_request_at=row["last_request_at"], consecutive_failures=row["consecutive_failures"],
         abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"],
-        throttled_until=row["throttled_until"], created_at=row["created_at"], updated_at=row["updated_at"],
+        throttled_until=row["throttled_until"], freeze_after=row["freeze_after"], created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -92,13 +93,14 @@ class ServiceStore:
             try:
                 row = await conn.fetchrow(
                     Q["services.insert"], body.name, body.provider, body.domain.lower(), seal(self.box, creds),
-                    view, body.base_url, body.daily_quota, reset, body.send_interval, body.enabled, day.start)
+                    view, body.base_url, body.daily_quota, reset, body.send_interval, body.enabled, day.start,
+                    body.freeze_after)
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {body.name!r} already exists", field="name") from None
             await write_status(conn, row["id"], "created", f"service {body.name!r} created", {
                 "name": body.name, "provider": body.provider, "domain": row["domain"], "credentials": view,
                 "base_url": body.base_url, "daily_quota": body.daily_quota, "reset_time": body.reset_time,
-                "send_interval": body.send_interval, "enabled": body.enabled,
+                "send_interval": body.send_interval, "enabled": body.enabled, "freeze_after": body.freeze_after,
             }, operator_id)
         log.info("service_created id=%s name=%s provider=%s operator=%s", row["id"], body.name, body.provider,
                  operator_id)
@@ -145,7 +147,7 @@ class ServiceStore:
                 row = await conn.fetchrow(
                     Q["services.update"], service_id, new["name"], new["provider"], sealed, hint, new["domain"],
                     new["base_url"], new["daily_quota"], new["reset_time"], new["send_interval"], new["enabled"],
-                    day_start)
+                    day_start, new["freeze_after"])
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {new['name']!r} already exists", field="name") from None
             for live in ("remaining_today", "quota_day_start"):
@@ -207,7 +209,8 @@ class ServiceStore:
             raise Conflict(f"a service named {name!r} already exists", field="name")
 
 
-_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled")
+_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
+             "freeze_after")
 
 
 def _merged(old: Mapping[str, Any], patch: ServicePatch) -> dict[str, Any]:

@@ -67,3 +67,6 @@ CREATE TABLE alert_deliveries (
 );
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX alert_deliveries_channel ON alert_deliveries (channel_id);
+
+-- Consecutive provider failures that freeze a service abnormally; null = the engine's default (10).
+ALTER TABLE services ADD COLUMN freeze_after integer CHECK (freeze_after BETWEEN 1 AND 1000);

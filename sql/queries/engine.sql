@@ -3,7 +3,7 @@
 -- name: load_services
 SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at,
-       consecutive_failures, throttled_until, abnormal_frozen, abnormal_reason
+       consecutive_failures, throttled_until, abnormal_frozen, abnormal_reason, freeze_after
 FROM services WHERE $1::uuid IS NULL OR id = $1;
 
 -- name: load_mappings

@@ -61,3 +61,59 @@ async def test_a_service_freezes_after_its_own_threshold(deps: Deps) -> None:
         assert row["abnormal_frozen"] and row["consecutive_failures"] == 3
         assert row["abnormal_reason"].startswith("3 consecutive failures")
         assert esp.log.counts["failed"] == 3
+
+
+# -- the seeds' MAX_CONCURRENT_CAMPAIGNS ---------------------------------------------------------
+
+def test_active_campaign_rules() -> None:
+    from engine.domain.campaign_limits import is_active, may_activate
+
+    assert is_active("running", None) and is_active("paused", "NO_USER_QUOTA")
+    assert not is_active("paused", "USER") and not is_active("pending", None)
+    assert may_activate(0, 1) and not may_activate(1, 1) and may_activate(99, 0)
+
+
+async def test_a_user_runs_at_most_the_cap_and_the_next_waits_pending(deps: Deps) -> None:
+    import msgspec
+
+    from engine.domain.errors import ConcurrentCampaignLimit
+
+    pool = deps.pool
+    settings = msgspec.structs.replace(deps.settings, max_concurrent_campaigns=1)
+    clock = ScaledClock(START, factor=50)
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=100)
+        other = await make_user(pool, quota=100)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=1)
+        await map_user(pool, user, [service])
+        await map_user(pool, other, [service])
+        await make_contacts(pool, user, 6)
+        await make_contacts(pool, other, 6)
+        first = await make_campaign(pool, user, planned=6)
+        second = await make_campaign(pool, user, planned=6)
+        theirs = await make_campaign(pool, other, planned=6)  # another user's cap is their own
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await wait_status(pool, first, "running")
+            await engine.pause_campaign(first, user)
+            # A person's pause frees the slot: the second one starts.
+            await wait_status(pool, second, "running")
+            try:
+                await engine.resume_campaign(first, user)
+                raise AssertionError("resumed over the cap")
+            except ConcurrentCampaignLimit as exc:
+                assert exc.code == "CONCURRENT_CAMPAIGN_LIMIT"
+            await wait_status(pool, second, "completed", timeout=60)
+            await engine.resume_campaign(first, user)
+            await wait_status(pool, first, "completed", timeout=60)
+            await wait_status(pool, theirs, "completed", timeout=60)
+        # Never two of the user's campaigns active at once: the second started only after the
+        # first was paused, and the first came back only after the second finished.
+        times = {r["id"]: r for r in await pool.fetch(
+            "SELECT id, started_at, finished_at FROM campaigns WHERE id = ANY($1::uuid[])", [first, second])}
+        events = await pool.fetch("SELECT kind, created_at FROM campaign_events WHERE campaign_id = $1 "
+                                  "AND kind IN ('paused', 'resumed') ORDER BY id", first)
+        assert [e["kind"] for e in events] == ["paused", "resumed"]
+        assert times[second]["started_at"] >= events[0]["created_at"]
+        assert events[1]["created_at"] >= times[second]["finished_at"]
+        assert len(esp.log.entries()) == 18

@@ -122,7 +122,7 @@ class Engine:
                                                tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
-                              poll_seconds=o.due_poll_seconds)
+                              poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
                                     self.claimer, self.due)
@@ -348,7 +348,8 @@ class Engine:
         await self._changed("campaign", campaign_id)
 
     async def resume_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None:
-        await campaign_control.resume(self.pool, self.events, campaign_id, by_user_id, self.clock.now())
+        await campaign_control.resume(self.pool, self.events, campaign_id, by_user_id, self.clock.now(),
+                                      self.settings.max_concurrent_campaigns)
         await self._changed("campaign", campaign_id)
 
     async def services_changed(self, service_id: uuid.UUID) -> None:

@@ -22,6 +22,7 @@ from api.views import (
     senders,
     service_actions,
     recipient_links,
+    service_probe,
     services,
     suppression,
     system,
@@ -35,7 +36,8 @@ from api.views import (
 
 def build_router() -> Router:
     """Every route of /api/v1, in the order the OpenAPI document lists them."""
-    return Router(auth.routes, users.routes, services.routes, service_actions.routes, user_services.routes,
+    return Router(auth.routes, users.routes, services.routes, service_actions.routes, service_probe.routes,
+                  user_services.routes,
                   senders.routes, tags.routes, contacts.routes, templates.routes, campaigns.routes,
                   campaign_actions.routes, monitor.routes, events.routes, alerts.routes, system.routes,
                   # feedback: webhooks and bounces in, suppression, public recipient links, reports

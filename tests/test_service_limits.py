@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from uuid import uuid4
 
 from api.deps import Deps
 from edm.fake_esp import FakeEspConfig, Knobs
@@ -117,3 +118,49 @@ async def test_a_user_runs_at_most_the_cap_and_the_next_waits_pending(deps: Deps
         assert times[second]["started_at"] >= events[0]["created_at"]
         assert events[1]["created_at"] >= times[second]["finished_at"]
         assert len(esp.log.entries()) == 18
+
+
+# -- on-demand credentials probe ------------------------------------------------------------------
+
+async def test_probe_engagelab_credentials_against_the_fake_esp(admin: Api) -> None:
+    from edm.fake_esp import FakeEspConfig, Knobs
+    from tests.service_factory import ENGAGELAB_KEY
+
+    config = FakeEspConfig(keys={"edm_marketing_user": ENGAGELAB_KEY}, users={"suspended": Knobs(fail_all=True)})
+    async with fake_esp(config) as (url, esp):
+        good = await admin.ok("POST", "/services", json=engagelab_payload(base_url=url))
+        result = await admin.ok("POST", f"/services/{good['id']}/probe")
+        assert (result["verdict"], result["ok"], result["detail"]) == ("ok", True, "HTTP 200")
+        wrong = await admin.ok("POST", "/services", json=engagelab_payload(
+            base_url=url, credentials={"api_user": "edm_marketing_user", "api_key": "wrong-key-000000"}))
+        result = await admin.ok("POST", f"/services/{wrong['id']}/probe")
+        assert (result["verdict"], result["detail"]) == ("rejected", "HTTP 401 code 40101")
+        gone = await admin.ok("POST", "/services", json=engagelab_payload(
+            base_url=url, credentials={"api_user": "suspended", "api_key": "k" * 20}))
+        result = await admin.ok("POST", f"/services/{gone['id']}/probe")
+        assert (result["verdict"], result["detail"]) == ("rejected", "HTTP 403 code 40301")
+        # Probes send nothing: the send log stays empty; two probes got past authentication.
+        assert esp.log.entries() == [] and esp.probes == ["edm_marketing_user", "suspended"]
+        assert ENGAGELAB_KEY not in str(result)
+    dead = await admin.ok("POST", "/services", json=engagelab_payload(base_url="http://127.0.0.1:1"))
+    result = await admin.ok("POST", f"/services/{dead['id']}/probe")
+    assert result["verdict"] == "unreachable" and not result["ok"]
+    await admin.err("POST", f"/services/{uuid4()}/probe", 404, "NOT_FOUND", "id")
+
+
+async def test_probe_smtp_credentials_with_auth(admin: Api) -> None:
+    from tests.service_factory import smtp_payload
+    from tests.test_provider_smtp import LOGIN, PASSWORD, start_server
+
+    smtp = await start_server(auth=True)
+    try:
+        creds = {"host": "127.0.0.1", "port": smtp.port, "username": LOGIN, "password": PASSWORD, "tls": "none"}
+        good = await admin.ok("POST", "/services", json=smtp_payload(credentials=creds))
+        result = await admin.ok("POST", f"/services/{good['id']}/probe")
+        assert (result["verdict"], result["detail"]) == ("ok", "SMTP 250")
+        bad = await admin.ok("POST", "/services", json=smtp_payload(credentials={**creds, "password": "nope-nope"}))
+        result = await admin.ok("POST", f"/services/{bad['id']}/probe")
+        assert (result["verdict"], result["detail"]) == ("rejected", "SMTP 535")
+        assert smtp.recorder.messages == []
+    finally:
+        smtp.server.close()

@@ -192,6 +192,13 @@ class ServiceStore:
                  remaining, operator_id)
         return service_of(row, self.tz)
 
+    async def probe_target(self, service_id: uuid.UUID) -> tuple[str, dict[str, Any], str | None]:
+        """(provider, plain credentials, base URL) for a credentials probe; nothing else sees them."""
+        row = await self.pool.fetchrow(Q["services.probe_target"], service_id)
+        if row is None:
+            raise _not_found()
+        return row["provider"], open_credentials(self.box, row), row["base_url"]
+
     async def status_log(self, service_id: uuid.UUID, limit: int, offset: int) -> Page[StatusEntry]:
         """The service's status log, newest first."""
         async with self.pool.acquire() as conn:

@@ -89,3 +89,7 @@ VALUES ($1, $2, $3, $4, $5);
 SELECT id, service_id, kind, message, data, operator_id, created_at, count(*) OVER () AS total
 FROM service_status_log WHERE service_id = $1
 ORDER BY id DESC LIMIT $2 OFFSET $3;
+
+-- name: probe_target
+-- What a credentials probe needs: the provider, the sealed credentials and the base URL.
+SELECT id, provider, credentials, base_url FROM services WHERE id = $1;

@@ -32,7 +32,9 @@ from engine.dispatch.notices import NoticeListener
 from engine.dispatch.pause_keeper import PauseKeeper
 from engine.dispatch.recovery import RecoveryReport, recover
 from engine.dispatch.resets import Resetter, reset_service_now
-from engine.domain.errors import EdmError, InvalidState, NotFound
+from engine.dispatch.test_send import TestSender
+from engine.domain.commands import TestSendResult
+from engine.domain.errors import EdmError, InvalidState, NotFound, ServiceUnavailable
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
 from engine.infra.db import is_transient
@@ -121,6 +123,7 @@ class Engine:
         self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
+        self.tester = TestSender(self.pool, self.clock, self.state, lock, self.pauses.mark)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
                               poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
@@ -388,3 +391,11 @@ class Engine:
 
     async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
         await self._changed("remaining", service_id, str(remaining))
+
+    async def test_send(self, caller: uuid.UUID, is_admin: bool, service_id: uuid.UUID, to: str, *,
+                        campaign_id: uuid.UUID | None = None, template_id: uuid.UUID | None = None,
+                        sender: str | None = None) -> TestSendResult:
+        if not self.is_leader:
+            raise ServiceUnavailable("test sends go through the leading engine; this process is a standby")
+        return await self.tester.send(caller, is_admin, service_id, to, campaign_id=campaign_id,
+                                      template_id=template_id, sender=sender)

@@ -83,6 +83,12 @@ class ConcurrentCampaignLimit(EdmError):
     code = "CONCURRENT_CAMPAIGN_LIMIT"
 
 
+class ServiceBusy(EdmError):
+    """The service's interval did not free a slot in time; `details.retry_after` says when to try."""
+
+    code = "SERVICE_BUSY"
+
+
 class TemplateInUse(EdmError):
     """The template is used by a pending, running or paused campaign."""
 

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edm.runtime import open_deps, resolve_urls
 from engine.domain.quota_day import format_hhmm, next_reset, parse_reset_time, quota_day_start
@@ -80,7 +81,7 @@ async def _reset_now(settings: Settings, name: str, clock: Clock | None = None) 
 
     conn = await db.connect(resolve_urls(settings, redis=False).database)
     try:
-        if await reset_by_name(conn, name, (clock or SystemClock()).now()) is None:
+        if await reset_by_name(conn, name, (clock or SystemClock()).now(), settings.tz) is None:
             print(f"error: no service named {name!r}", file=sys.stderr)
             return 1
     finally:
@@ -89,7 +90,7 @@ async def _reset_now(settings: Settings, name: str, clock: Clock | None = None) 
     return 0
 
 
-async def reset_by_name(conn: Any, name: str, now: datetime) -> Any:
+async def reset_by_name(conn: Any, name: str, now: datetime, tz: ZoneInfo | None = None) -> Any:
     """Reset a service's quota by hand and hand the leader the same command the API sends
     (`reset:<id>`, delivered at commit); the service's id, or None if there is none by that name."""
     from engine.dispatch.resets import reset_service_now
@@ -98,7 +99,7 @@ async def reset_by_name(conn: Any, name: str, now: datetime) -> Any:
         row = await conn.fetchrow(Q["quota_tool.by_name"], name)
         if row is None:
             return None
-        await reset_service_now(conn, row["id"], now, note="edm quota reset-now")
+        await reset_service_now(conn, row["id"], now, note="edm quota reset-now", tz=tz)
         await _tell_engine(conn, "reset", row["id"])
     return row["id"]
 

@@ -385,7 +385,7 @@ class Engine:
             if not await self.resetter.reset_now(service_id, operator_id):
                 raise NotFound("service not found", field="id")
             return
-        if not await reset_service_now(self.pool, service_id, self.clock.now(), operator_id=operator_id):
+        if not await reset_service_now(self.pool, service_id, self.clock.now(), operator_id=operator_id, tz=self.tz):
             raise NotFound("service not found", field="id")
         await self._changed("reset", service_id)
 

@@ -70,3 +70,9 @@ CREATE INDEX alert_deliveries_channel ON alert_deliveries (channel_id);
 
 -- Consecutive provider failures that freeze a service abnormally; null = the engine's default (10).
 ALTER TABLE services ADD COLUMN freeze_after integer CHECK (freeze_after BETWEEN 1 AND 1000);
+
+-- Warm-up ramp (domain/warmup.py): {"schedule": [q1, q2, …]} or {"start": n, "factor": f}; the
+-- ramp's day 1 is `warmup_started` (a business-calendar date). Each reset opens the day with the
+-- ramp's quota instead of the full daily quota until the ramp reaches it.
+ALTER TABLE services ADD COLUMN warmup jsonb, ADD COLUMN warmup_started date,
+    ADD CONSTRAINT services_warmup_check CHECK ((warmup IS NULL) = (warmup_started IS NULL));

@@ -14,6 +14,7 @@ from api.views import (
     alerts,
     auth,
     campaign_actions,
+    campaign_policies,
     campaigns,
     contacts,
     events,
@@ -40,8 +41,8 @@ def build_router() -> Router:
     return Router(auth.routes, users.routes, services.routes, service_actions.routes, service_probe.routes,
                   user_services.routes,
                   senders.routes, tags.routes, contacts.routes, templates.routes, campaigns.routes,
-                  campaign_actions.routes, test_sends.routes, monitor.routes, events.routes, alerts.routes,
-                  system.routes,
+                  campaign_actions.routes, campaign_policies.routes, test_sends.routes, monitor.routes,
+                  events.routes, alerts.routes, system.routes,
                   # feedback: webhooks and bounces in, suppression, public recipient links, reports
                   webhooks.routes, suppression.routes, recipient_links.routes, feedback_reports.routes)
 

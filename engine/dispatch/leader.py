@@ -32,6 +32,7 @@ from engine.dispatch.notices import NoticeListener
 from engine.dispatch.pause_keeper import PauseKeeper
 from engine.dispatch.recovery import RecoveryReport, recover
 from engine.dispatch.resets import Resetter, reset_service_now
+from engine.dispatch.send_windows import WindowKeeper
 from engine.dispatch.test_send import TestSender
 from engine.domain.commands import TestSendResult
 from engine.domain.errors import EdmError, InvalidState, NotFound, ServiceUnavailable
@@ -123,6 +124,9 @@ class Engine:
         self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
+        self.windows = WindowKeeper(self.clock, self.state, lock, self.pauses.mark, self.dispatcher.wake_user)
+        self.dispatcher.before_tick = self.windows.advance
+        self.loader.on_campaign = lambda c: self.windows.watch(c, self.clock.now())
         self.tester = TestSender(self.pool, self.clock, self.state, lock, self.pauses.mark)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
                               poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns)
@@ -178,6 +182,7 @@ class Engine:
             ("settle", self.dispatcher.settle.run), ("pauses", self.pauses.run),
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
+            ("windows", self.windows.run),
         )}
         await self._supervise()
 
@@ -353,6 +358,9 @@ class Engine:
     async def resume_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None:
         await campaign_control.resume(self.pool, self.events, campaign_id, by_user_id, self.clock.now(),
                                       self.settings.max_concurrent_campaigns)
+        await self._changed("campaign", campaign_id)
+
+    async def campaign_changed(self, campaign_id: uuid.UUID) -> None:
         await self._changed("campaign", campaign_id)
 
     async def services_changed(self, service_id: uuid.UUID) -> None:

@@ -46,6 +46,9 @@ class EngineCommands(Protocol):
     async def guard_frozen(self, service_id: uuid.UUID, reason: str) -> None:
         """The reputation guard froze the service abnormally (already written): stop sending."""
 
+    async def campaign_changed(self, campaign_id: uuid.UUID) -> None:
+        """A running or paused campaign's settings changed (its send window): reload it."""
+
     async def services_changed(self, service_id: uuid.UUID) -> None:
         """A service was created or edited (enable, disable, quota, interval, reset time)."""
 

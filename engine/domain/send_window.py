@@ -4,14 +4,13 @@ Pure functions of (window, instant). A window is open on its weekdays (ISO: 1 = 
 `start` (inclusive) to `end` (exclusive), wall-clock time in its zone; `start < end` (no
 overnight windows: two campaigns cover a night). Wall-clock times that do not exist on a DST
 day shift forward like quota reset times (PEP 495, fold=0).
-
-Not yet enforced by the dispatcher: the pick hook waits for the dispatch rework (issue 8).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 ALL_DAYS = frozenset(range(1, 8))
@@ -73,3 +72,12 @@ def finish_time(window: SendWindow | None, now: datetime, sending_seconds: float
             return opened + left
         left -= closes - opened
         t = closes
+
+
+def window_of(doc: Mapping[str, Any] | None, default_tz: ZoneInfo) -> SendWindow | None:
+    """A stored window (`{"start", "end", "days"?, "tz"?}`) as a SendWindow; None for none."""
+    if not doc:
+        return None
+    start, end = (time.fromisoformat(doc[k]) for k in ("start", "end"))
+    days = frozenset(doc.get("days") or ALL_DAYS)
+    return SendWindow(start, end, ZoneInfo(doc["tz"]) if doc.get("tz") else default_tz, days)

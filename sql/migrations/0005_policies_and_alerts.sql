@@ -76,3 +76,10 @@ ALTER TABLE services ADD COLUMN freeze_after integer CHECK (freeze_after BETWEEN
 -- ramp's quota instead of the full daily quota until the ramp reaches it.
 ALTER TABLE services ADD COLUMN warmup jsonb, ADD COLUMN warmup_started date,
     ADD CONSTRAINT services_warmup_check CHECK ((warmup IS NULL) = (warmup_started IS NULL));
+
+-- Send windows (domain/send_window.py): {"start": "09:00", "end": "18:00", "days": [1..7], "tz": zone}.
+-- Outside it a running campaign waits, paused with OUTSIDE_SEND_WINDOW (cleared by itself).
+ALTER TABLE campaigns ADD COLUMN send_window jsonb;
+ALTER TABLE campaigns DROP CONSTRAINT campaigns_pause_reason_check,
+    ADD CONSTRAINT campaigns_pause_reason_check CHECK (pause_reason IN (
+        'USER', 'NO_USER_QUOTA', 'NO_AVAILABLE_SERVICE', 'SERVICE_QUOTA_EXHAUSTED', 'OUTSIDE_SEND_WINDOW'));

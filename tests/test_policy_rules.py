@@ -98,3 +98,19 @@ def test_a_domain_at_its_limit_is_skipped_for_the_next_subtask() -> None:
     assert pick_eligible(buffer, str, lambda email: True) == 0
     assert pick_eligible(buffer, str, lambda email: False) is None
     assert pick_eligible(buffer, str, lambda email: email.startswith("d"), lookahead=3) is None
+
+
+def test_the_eta_counts_closed_hours() -> None:
+    from engine.live.progress import figures
+
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 17:00 Beijing: one hour left today
+    started = now - timedelta(hours=1)
+    # 600 settled in the last 5 minutes = 120/min; 14,400 left = 2 hours of sending.
+    plain = figures("running", 20_000, 14_400, 600, started, now)
+    assert plain.eta_seconds == 7200
+    windowed = figures("running", 20_000, 14_400, 600, started, now, window())
+    # 1 h today (17-18), the night and morning closed, 1 h from Tuesday 09:00.
+    assert windowed.eta_seconds == (datetime(2026, 11, 24, 2, 0, tzinfo=UTC) - now).total_seconds()
+    waiting = figures("paused", 20_000, 14_400, 600, started, now, window(), "OUTSIDE_SEND_WINDOW")
+    assert waiting.eta_seconds == windowed.eta_seconds
+    assert figures("paused", 20_000, 14_400, 600, started, now, window(), "USER").eta_seconds is None

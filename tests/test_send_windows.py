@@ -42,7 +42,7 @@ async def test_send_window_api(admin: Api, deps: Deps, clock: FakeClock) -> None
                                          "next_change": None}
     # Now is Monday 12:00 Beijing: inside 09:00-18:00 on workdays.
     got = await api.ok("PUT", path, json={"start": "09:00", "end": "18:00", "days": [5, 1, 2, 3, 4, 1]})
-    assert got["send_window"] == {"start": "09:00", "end": "18:00", "days": [1, 2, 3, 4, 5]}
+    assert got["send_window"] == {"start": "09:00", "end": "18:00", "days": [1, 2, 3, 4, 5], "tz": "Asia/Shanghai"}
     assert got["open_now"] is True and got["next_change"] == "2026-11-23T10:00:00Z"
     weekend = await api.ok("PUT", path, json={"start": "10:00", "end": "16:00", "days": [6, 7], "tz": "Europe/Paris"})
     assert weekend["open_now"] is False and weekend["next_change"] == "2026-11-28T09:00:00Z"

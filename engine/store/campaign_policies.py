@@ -49,6 +49,7 @@ def _window(body: SendWindowIn, default_tz: ZoneInfo) -> tuple[SendWindow, dict[
     if problem is not None:
         raise ValidationError(problem, field="end" if "start" in problem else "days")
     doc = msgspec.to_builtins(body)
+    doc["tz"] = tz.key  # stored resolved: the window does not move if the business zone changes
     if body.days:
         doc["days"] = sorted(set(body.days))
     return w, doc

@@ -127,7 +127,7 @@ class Engine:
         self.windows = WindowKeeper(self.clock, self.state, lock, self.pauses.mark, self.dispatcher.wake_user)
         self.dispatcher.before_tick = self.windows.advance
         self.loader.on_campaign = lambda c: self.windows.watch(c, self.clock.now())
-        self.tester = TestSender(self.pool, self.clock, self.state, lock, self.pauses.mark)
+        self.tester = TestSender(self.pool, self.clock, self.state, lock, self.pauses.mark, self.lease)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
                               poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)

@@ -20,9 +20,10 @@ from typing import Any, Callable
 
 import asyncpg
 
+from engine.dispatch.dispatch_queries import Fence
 from engine.dispatch.hot_state import EPOCH, HotState, ServiceState
 from engine.domain.commands import TestSendResult
-from engine.domain.errors import InvalidState, NotFound, ServiceBusy, ValidationError
+from engine.domain.errors import InvalidState, NotFound, ServiceBusy, ServiceUnavailable, ValidationError
 from engine.infra.clock import Clock
 from engine.infra.queries import Q
 from engine.providers.base import Message, SendResult
@@ -43,7 +44,8 @@ class _Source:
 
 class TestSender:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, write_lock: asyncio.Lock,
-                 mark_dirty: Callable[[set[uuid.UUID]], None], max_wait: float = 30.0):
+                 mark_dirty: Callable[[set[uuid.UUID]], None], fence: Fence, max_wait: float = 30.0):
+        self.fence = fence
         self.pool = pool
         self.clock = clock
         self.state = state
@@ -132,7 +134,9 @@ class TestSender:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(Q["test_send.record"], src.owner, f"test send: {src.name}"[:200], src.sender_id,
                                       src.sender_name, contact["id"] if contact else None, to, src.template["id"],
-                                      s.id, now, from_address)
+                                      s.id, now, from_address, self.fence.epoch)
+            if row is None:
+                raise ServiceUnavailable("this engine's leader lease lapsed; try again")
             # QUOTA_INSUFFICIENT rolls the whole record back: nothing was counted.
             await quota_ledger.apply(conn, src.owner, -1, "charge", campaign_id=row["campaign_id"],
                                      reason="test send")

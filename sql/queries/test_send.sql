@@ -23,11 +23,14 @@ SELECT EXISTS (SELECT 1 FROM user_service_map_items WHERE user_id = $1 AND servi
 
 -- name: record
 -- The campaign and its one subtask, already `sending` (written before the provider is called),
--- counted against the service in the same statement like a bind.
-WITH c AS (
+-- counted against the service in the same statement like a bind, and fenced like one: nothing
+-- is written unless epoch $11 still holds an unexpired lease (no row comes back then).
+WITH lease AS (
+    SELECT 1 FROM engine_leader WHERE epoch = $11 AND expires_at > now()
+), c AS (
     INSERT INTO campaigns (user_id, name, sender_id, sender_name, status, reserved, planned, total, started_at,
                            created_at, updated_at)
-    VALUES ($1, $2, $3, $4, 'running', 1, 1, 1, $9, $9, $9)
+    SELECT $1, $2, $3, $4, 'running', 1, 1, 1, $9, $9, $9 FROM lease
     RETURNING id
 ), s AS (
     INSERT INTO subtasks (campaign_id, seq, contact_id, email, template_id, status, service_id, from_address,
@@ -37,7 +40,7 @@ WITH c AS (
 ), counted AS (
     UPDATE services v SET used_today = v.used_today + 1, remaining_today = greatest(v.remaining_today - 1, 0),
                           last_request_at = greatest(v.last_request_at, $9), updated_at = now()
-    WHERE v.id = $8
+    FROM s WHERE v.id = $8
 )
 SELECT s.id AS subtask_id, s.campaign_id FROM s;
 

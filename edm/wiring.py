@@ -55,3 +55,6 @@ class _AlertSources:
 
     def events_dropped(self) -> int | None:
         return self.publisher.dropped
+
+    def leader_epoch(self) -> int | None:
+        return self.engine.lease.epoch

@@ -46,12 +46,16 @@ class Sources:
     def __init__(self, leader: bool = True, dropped: int | None = 0):
         self.leader = leader
         self.dropped = dropped
+        self.epoch = 7
 
     def is_leader(self) -> bool:
         return self.leader
 
     def events_dropped(self) -> int | None:
         return self.dropped
+
+    def leader_epoch(self) -> int | None:
+        return self.epoch if self.leader else None
 
 
 def _parts(deps: Deps, clock: Any, sources: Sources | None = None,
@@ -233,6 +237,8 @@ async def test_paused_campaign_user_quota_leadership_and_event_stream_rules(deps
             assert kinds == ["leadership_changed", "user_quota_low"]
             assert await deps.pool.fetchval(
                 "SELECT cleared_at = opened_at FROM alerts WHERE kind = 'leadership_changed'")
+            assert await deps.pool.fetchval(
+                "SELECT data->>'epoch' FROM alerts WHERE kind = 'leadership_changed'") == "7"
             clock.advance(30 * 60)
             sources.dropped = 13
             await evaluator.evaluate()
@@ -244,6 +250,13 @@ async def test_paused_campaign_user_quota_leadership_and_event_stream_rules(deps
             await deliverer.deliver_due()
             got = sorted(r.json["kind"] for r in rec.requests)
             assert got == ["campaign_paused", "event_stream_dropping", "leadership_changed", "user_quota_low"]
+            # Leadership: one alert per lease epoch, however often evaluated.
+            sources.epoch = 8
+            await evaluator.evaluate()
+            await evaluator.evaluate()
+            epochs = [r["e"] for r in await deps.pool.fetch(
+                "SELECT data->>'epoch' AS e FROM alerts WHERE kind = 'leadership_changed' ORDER BY opened_at, e")]
+            assert epochs == ["7", "8"]
             # A disabled rule stops watching: its open alert clears.
             await deps.pool.execute("UPDATE alert_rules SET enabled = false WHERE id = $1", paused_rule)
             await evaluator.evaluate()

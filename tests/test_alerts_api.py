@@ -114,6 +114,9 @@ async def test_alert_list_shows_delivery_state(admin: Api, deps: Deps, clock: Fa
             def events_dropped(self) -> int | None:
                 return None
 
+            def leader_epoch(self) -> int | None:
+                return 1
+
         await AlertEvaluator(deps.pool, clock, Leader()).evaluate()
         deliverer = AlertDeliverer(deps.pool, clock, deps.box, deps.settings.tz)
         try:

@@ -43,6 +43,10 @@ class AlertSources(Protocol):
         """The live-event publisher's cumulative dropped count (None = no publisher)."""
         ...
 
+    def leader_epoch(self) -> int | None:
+        """The epoch of the lease this process leads under (None = not leading)."""
+        ...
+
 
 @dataclass
 class Evaluation:
@@ -55,16 +59,18 @@ class AlertEvaluator:
         self.pool = pool
         self.clock = clock
         self.sources = sources
-        self._was_leader = False
+        self._epoch_seen: int | None = None
         self._dropped_seen: int | None = None
 
     async def evaluate(self) -> Evaluation:
         """One pass: leadership taken since the last pass, then every state rule."""
         opened: list[uuid.UUID] = []
         leader = self.sources.is_leader()
-        if leader and not self._was_leader:
-            opened += await self.leadership_taken()
-        self._was_leader = leader
+        epoch = self.sources.leader_epoch() if leader else None
+        if leader and epoch != self._epoch_seen:
+            # Each lease epoch is one leadership: a new term of this process counts again.
+            opened += await self.leadership_taken({"epoch": epoch})
+            self._epoch_seen = epoch
         if not leader:
             return Evaluation(opened, 0)
         rules = await self.pool.fetch(Q["alerting.rules"])
@@ -91,8 +97,9 @@ class AlertEvaluator:
         rules = [r for r in await self.pool.fetch(Q["alerting.rules"]) if r["kind"] == "leadership_changed"]
         now = self.clock.now()
         data = {"host": socket.gethostname(), "pid": os.getpid(), **(detail or {})}
-        cond = Condition(f"engine:{now.isoformat()}:{data['host']}:{data['pid']}",
-                         f"engine on {data['host']} (pid {data['pid']}) took the lead", data)
+        cond = Condition(f"engine:epoch:{data.get('epoch')}:{data['host']}:{data['pid']}",
+                         f"engine on {data['host']} (pid {data['pid']}) took the lead (lease epoch "
+                         f"{data.get('epoch')})", data)
         return await self._write([(r["id"], r["kind"], cond) for r in rules], [], now, one_shot=True)
 
     async def _snapshot(self, kinds: set[str]) -> Snapshot:

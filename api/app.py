@@ -11,8 +11,10 @@ from api.metrics_view import metrics_middleware
 from api.middleware import error_middleware, request_id_middleware
 from api.routing import ROUTER, Call, Router
 from api.views import (
+    alerts,
     auth,
     campaign_actions,
+    campaign_policies,
     campaigns,
     contacts,
     events,
@@ -21,11 +23,13 @@ from api.views import (
     senders,
     service_actions,
     recipient_links,
+    service_probe,
     services,
     suppression,
     system,
     tags,
     templates,
+    test_sends,
     user_services,
     users,
     webhooks,
@@ -34,9 +38,11 @@ from api.views import (
 
 def build_router() -> Router:
     """Every route of /api/v1, in the order the OpenAPI document lists them."""
-    return Router(auth.routes, users.routes, services.routes, service_actions.routes, user_services.routes,
+    return Router(auth.routes, users.routes, services.routes, service_actions.routes, service_probe.routes,
+                  user_services.routes,
                   senders.routes, tags.routes, contacts.routes, templates.routes, campaigns.routes,
-                  campaign_actions.routes, monitor.routes, events.routes, system.routes,
+                  campaign_actions.routes, campaign_policies.routes, test_sends.routes, monitor.routes,
+                  events.routes, alerts.routes, system.routes,
                   # feedback: webhooks and bounces in, suppression, public recipient links, reports
                   webhooks.routes, suppression.routes, recipient_links.routes, feedback_reports.routes)
 

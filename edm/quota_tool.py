@@ -7,10 +7,11 @@ import asyncio
 import sys
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edm.runtime import open_deps, resolve_urls
-from engine.domain.quota_day import format_hhmm, next_reset, parse_hhmm, quota_day_start
-from engine.infra.clock import SystemClock
+from engine.domain.quota_day import format_hhmm, next_reset, parse_reset_time, quota_day_start
+from engine.infra.clock import Clock, SystemClock
 from engine.infra.config import Settings
 from engine.infra.queries import Q
 
@@ -29,8 +30,8 @@ def _state(row: Any) -> str:
     return "ready"
 
 
-async def _list(settings: Settings, status: bool) -> int:
-    now = SystemClock().now()
+async def _list(settings: Settings, status: bool, clock: Clock | None = None) -> int:
+    now = (clock or SystemClock()).now()
     async with open_deps(settings, resolve_urls(settings)) as d:
         rows = await d.pool.fetch(Q["quota_tool.services"])
     header = f"{'NAME':<20} {'STATE':<9} {'USED':>8} {'DAILY':>8} {'LEFT':>8} {'RESET':>5}  {'NEXT RESET':<16}"
@@ -49,13 +50,14 @@ async def _list(settings: Settings, status: bool) -> int:
     return 0
 
 
-async def _set(settings: Settings, name: str, hhmm: str) -> int:
+async def _set(settings: Settings, name: str, text: str, clock: Clock | None = None) -> int:
     try:
-        reset = parse_hhmm(hhmm)
+        reset = parse_reset_time(text)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    now = SystemClock().now()
+    hhmm = format_hhmm(reset)
+    now = (clock or SystemClock()).now()
     async with open_deps(settings, resolve_urls(settings)) as d:
         row = await d.pool.fetchrow(Q["quota_tool.by_name"], name)
         if row is None:
@@ -68,18 +70,18 @@ async def _set(settings: Settings, name: str, hhmm: str) -> int:
                                f"reset time {format_hhmm(row['reset_time'])} -> {hhmm} (edm quota set)",
                                {"reset_time": hhmm, "previous": format_hhmm(row["reset_time"])}, None)
         await _tell_engine(d.pool, "service", row["id"])
-    print(f"{name}: resets daily at {hhmm} {settings.business_tz}; next reset "
+    print(f"{row['name']}: resets daily at {hhmm} {settings.business_tz}; next reset "
           f"{_local(next_reset(reset, settings.tz, now), settings)}")
     return 0
 
 
-async def _reset_now(settings: Settings, name: str) -> int:
+async def _reset_now(settings: Settings, name: str, clock: Clock | None = None) -> int:
     # A plain connection, no Redis, no pool: the command takes effect in the time of one round trip.
     from engine.infra import db
 
     conn = await db.connect(resolve_urls(settings, redis=False).database)
     try:
-        if await reset_by_name(conn, name, SystemClock().now()) is None:
+        if await reset_by_name(conn, name, (clock or SystemClock()).now(), settings.tz) is None:
             print(f"error: no service named {name!r}", file=sys.stderr)
             return 1
     finally:
@@ -88,7 +90,7 @@ async def _reset_now(settings: Settings, name: str) -> int:
     return 0
 
 
-async def reset_by_name(conn: Any, name: str, now: datetime) -> Any:
+async def reset_by_name(conn: Any, name: str, now: datetime, tz: ZoneInfo | None = None) -> Any:
     """Reset a service's quota by hand and hand the leader the same command the API sends
     (`reset:<id>`, delivered at commit); the service's id, or None if there is none by that name."""
     from engine.dispatch.resets import reset_service_now
@@ -97,7 +99,7 @@ async def reset_by_name(conn: Any, name: str, now: datetime) -> Any:
         row = await conn.fetchrow(Q["quota_tool.by_name"], name)
         if row is None:
             return None
-        await reset_service_now(conn, row["id"], now, note="edm quota reset-now")
+        await reset_service_now(conn, row["id"], now, note="edm quota reset-now", tz=tz)
         await _tell_engine(conn, "reset", row["id"])
     return row["id"]
 
@@ -115,9 +117,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     qs.add_parser("list", help="every service's quota use and next reset").set_defaults(fn=lambda a: _run(_list, False))
     qs.add_parser("status", help="list, plus each quota day's start, last reset and whether one is due").set_defaults(
         fn=lambda a: _run(_list, True))
-    p = qs.add_parser("set", help="set a service's daily reset time (HH:MM, business time zone)")
+    p = qs.add_parser("set", help="set a service's daily reset time (HH:MM or the seed's HH:MM:SS with :00 "
+                                  "seconds, business time zone)")
     p.add_argument("name")
-    p.add_argument("time", metavar="HH:MM")
+    p.add_argument("time", metavar="HH:MM[:SS]")
     p.set_defaults(fn=lambda a: _run(_set, a.name, a.time))
     p = qs.add_parser("reset-now", help="refill a service's daily quota now (logged)")
     p.add_argument("name")

@@ -7,6 +7,7 @@ import logging
 from typing import AsyncIterator
 
 from api.deps import Deps
+from engine.alerts.runtime import AlertRuntime
 from engine.dispatch.leader import Engine
 from engine.infra.gc_policy import tune_for_dispatch
 from engine.live.event_stream import RedisStreamPublisher
@@ -30,10 +31,30 @@ async def running_engine(d: Deps) -> AsyncIterator[Engine]:
     engine = Engine(d.settings, d.pool, d.clock, providers, d.box, publisher, metrics=metrics)
     d.engine = engine
     await engine.start()
+    alerts = AlertRuntime(d.pool, d.clock, d.box, d.settings.tz, _AlertSources(engine, publisher))
+    alerts.start()
     try:
         yield engine
     finally:
         d.engine = None
+        await alerts.stop()
         await engine.stop()
         await providers.close()
         await publisher.stop(timeout=5)
+
+
+class _AlertSources:
+    """What the alert evaluator asks of this process: does it lead, and what the publisher dropped."""
+
+    def __init__(self, engine: Engine, publisher: RedisStreamPublisher):
+        self.engine = engine
+        self.publisher = publisher
+
+    def is_leader(self) -> bool:
+        return self.engine.is_leader
+
+    def events_dropped(self) -> int | None:
+        return self.publisher.dropped
+
+    def leader_epoch(self) -> int | None:
+        return self.engine.lease.epoch

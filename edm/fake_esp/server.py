@@ -69,6 +69,8 @@ class FakeEsp:
         self._rngs: dict[str, random.Random] = {}
         self._feedback_rngs: dict[str, random.Random] = {}
         self.webhooks = WebhookPoster()
+        # api_users of the credential probes received (GET /v1/domains), oldest first.
+        self.probes: list[str] = []
 
     def update(self, change: ConfigUpdate) -> None:
         self.config = change.apply(self.config)
@@ -180,6 +182,23 @@ async def send(request: web.Request) -> web.Response:
             return _error(500, SERVER_ERROR, knobs.error_message or "internal error (fake error_rate)")
 
 
+async def domains(request: web.Request) -> web.Response:
+    """`GET /v1/domains`: what a credentials probe calls. Authenticated like a send, kept out of
+    the send log (it sends nothing); each authenticated probe's api_user is kept in `esp.probes`."""
+    esp = request.app[FAKE_ESP]
+    creds = _credentials(request)
+    if creds is None:
+        return _error(401, UNAUTHORIZED, "missing or malformed Basic authorization")
+    api_user, api_key = creds
+    expected = esp.config.keys.get(api_user)
+    if expected is not None and api_key != expected:
+        return _error(401, UNAUTHORIZED, "invalid api_user or api_key")
+    esp.probes.append(api_user)
+    if esp.config.knobs_for(api_user).fail_all:
+        return _error(403, SUSPENDED, "account suspended (fake fail_all)")
+    return web.json_response({"result": [], "total": 0})
+
+
 async def get_config(request: web.Request) -> web.Response:
     """`GET /_fake/config` (without the expected keys)."""
     config = request.app[FAKE_ESP].config
@@ -260,6 +279,7 @@ def build_app(config: FakeEspConfig | None = None) -> web.Application:
 
     app.on_cleanup.append(close_log)
     app.router.add_post("/v1/mail/send", send)
+    app.router.add_get("/v1/domains", domains)
     app.router.add_get("/_fake/config", get_config)
     app.router.add_put("/_fake/config", put_config)
     app.router.add_get("/_fake/log", get_log)

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from engine.domain.errors import InvalidState, NotFound, QuotaInsufficient
+from engine.domain.campaign_limits import may_activate
+from engine.domain.errors import ConcurrentCampaignLimit, InvalidState, NotFound, QuotaInsufficient
 from engine.domain.pause_rules import MESSAGES
 from engine.infra.queries import Q
 from engine.live.events import CampaignEvent, EventWriter
@@ -78,14 +79,21 @@ async def pause(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID,
 
 
 async def resume(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None,
-                 now: datetime) -> None:
-    """Back to running; the routing checks run right after and may pause it again with a reason."""
+                 now: datetime, max_active: int = 0) -> None:
+    """Back to running; the routing checks run right after and may pause it again with a reason.
+
+    A campaign paused by a person holds no slot: resuming it needs one under `max_active`.
+    """
     async with pool.acquire() as conn, conn.transaction():
         row = await _lock(conn, campaign_id)
         # A running campaign answers 409 like any other state that is not paused: a silent 200 that
         # writes nothing told operators their resume had done something.
         if row["status"] != "paused":
             raise InvalidState(f"a {row['status']} campaign cannot be resumed (only a paused one)", field="status")
+        if max_active > 0 and row["pause_reason"] == "USER" and not may_activate(
+                await conn.fetchval(Q["fanout.active_campaigns"], row["user_id"], campaign_id), max_active):
+            raise ConcurrentCampaignLimit(f"at most {max_active} campaigns may be active at once; pause or "
+                                          "finish another first", field="id")
         await conn.execute(Q["engine.user_resume"], campaign_id)
         await events.write(conn, [CampaignEvent(campaign_id, "resumed", "campaign resumed",
                                                 {"by": _by(by_user_id)})], now)

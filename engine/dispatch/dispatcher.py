@@ -112,6 +112,8 @@ class Dispatcher:
         # deadlock with itself. It also keeps a reset or a reload from landing inside a tick.
         self.write_lock = write_lock
         self.requests = 0
+        # Called at the start of every tick under the write lock (the engine sets it).
+        self.before_tick: Callable[[datetime], None] | None = None
         self._stopping = False
         self._depth_at = -DEPTH_EVERY
         # Per-recipient unsubscribe links and headers (feedback); None sends messages as rendered.
@@ -165,7 +167,10 @@ class Dispatcher:
             # One tick under the lock: a reload or a reset never lands between the in-memory
             # counting of a bind and its write.
             async with self.write_lock:
-                binds = self._collect(self.clock.now())
+                now = self.clock.now()
+                if self.before_tick is not None:
+                    self.before_tick(now)  # send windows: flags true to this tick's `now`
+                binds = self._collect(now)
                 if binds:
                     await self._bind(binds)
             if binds:
@@ -307,7 +312,7 @@ class Dispatcher:
                 s.consecutive_failures = 0
             case "failed":
                 s.consecutive_failures += 1
-                if s.consecutive_failures >= self.freeze_after and not s.abnormal_frozen:
+                if s.consecutive_failures >= (s.freeze_after or self.freeze_after) and not s.abnormal_frozen:
                     s.abnormal_frozen = True
                     s.abnormal_reason = f"{s.consecutive_failures} consecutive failures, last: {result.error}"[:500]
                     self._to_freeze.add(s.id)

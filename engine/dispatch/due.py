@@ -24,7 +24,8 @@ BATCH = 20
 
 class DueStarter:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, events: EventWriter,
-                 on_started: Callable[[StartOutcome], Awaitable[None]], *, poll_seconds: float = 1.0):
+                 on_started: Callable[[StartOutcome], Awaitable[None]], *, poll_seconds: float = 1.0,
+                 max_active: int = 0):
         self.pool = pool
         self.clock = clock
         self.events = events
@@ -33,6 +34,9 @@ class DueStarter:
         # are seen within it even without a wake-up.
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        # Active campaigns allowed per user (0 = no cap): a due campaign over it waits, pending,
+        # and is seen again within `poll_seconds` of a slot freeing.
+        self.max_active = max_active
 
     def wake(self) -> None:
         self._wake.set()
@@ -41,10 +45,10 @@ class DueStarter:
         while True:
             self._wake.clear()
             now = self.clock.now()
-            ids = [r["id"] for r in await self.pool.fetch(Q["fanout.due_ids"], now, BATCH)]
+            ids = [r["id"] for r in await self.pool.fetch(Q["fanout.due_ids"], now, BATCH, self.max_active)]
             for campaign_id in ids:
                 try:
-                    outcome = await start_campaign(self.pool, self.events, campaign_id, now)
+                    outcome = await start_campaign(self.pool, self.events, campaign_id, now, self.max_active)
                 except Exception as exc:
                     if is_transient(exc):
                         raise  # the task is restarted; the campaign is still pending

@@ -10,6 +10,7 @@ from typing import Literal
 
 import asyncpg
 
+from engine.domain.campaign_limits import may_activate
 from engine.domain.errors import QuotaInsufficient, TemplateError
 from engine.domain.pause_rules import MESSAGES
 from engine.infra.queries import Q
@@ -28,13 +29,17 @@ class StartOutcome:
 
 
 async def start_campaign(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID,
-                         now: datetime) -> StartOutcome:
-    """Start one due campaign in one transaction; `skipped` if it is no longer pending."""
+                         now: datetime, max_active: int = 0) -> StartOutcome:
+    """Start one due campaign in one transaction; `skipped` if it is no longer pending, or its
+    owner already has `max_active` active campaigns (it stays pending; 0 = no cap)."""
     async with pool.acquire() as conn, conn.transaction():
         c = await conn.fetchrow(Q["fanout.lock_pending"], campaign_id)
         if c is None:
             return StartOutcome(campaign_id, uuid.UUID(int=0), "skipped")
         user_id = c["user_id"]
+        if max_active > 0 and not may_activate(
+                await conn.fetchval(Q["fanout.active_campaigns"], user_id, campaign_id), max_active):
+            return StartOutcome(campaign_id, user_id, "skipped", reason="CONCURRENT_CAMPAIGN_LIMIT")
         failure = await _cannot_start(conn, c)
         suppressed = 0
         if failure is None:

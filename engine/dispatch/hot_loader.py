@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
+from engine.domain.send_window import window_of
 from engine.domain.errors import ConfigError, TemplateError
 from engine.infra.clock import Clock
 from engine.infra.queries import Q
@@ -24,7 +25,8 @@ log = logging.getLogger("edm.engine.hot_loader")
 # What a reload of a services row refreshes in the hot state: the configuration an administrator
 # owns. The live fields (failure streak, throttle, freeze, counters, last request) belong to the
 # running engine and change only through its own work or an explicit command (hot_commands.py).
-CONFIG_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled")
+CONFIG_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled",
+                 "freeze_after")
 
 
 class ProviderBuilder(Protocol):
@@ -41,6 +43,8 @@ class HotLoader:
         self.providers = providers
         self.box = box
         self._provider_keys: dict[uuid.UUID, tuple[str, str, str | None]] = {}
+        # Told of every campaign put (the engine's send-window keeper re-reads its window).
+        self.on_campaign: Callable[[CampaignState], None] | None = None
 
     async def load_all(self) -> None:
         """Every service, every mapping, every running or paused campaign."""
@@ -107,6 +111,9 @@ class HotLoader:
         else:
             c.status, c.pause_reason, c.total, c.reserved = (row["status"], row["pause_reason"], row["total"],
                                                              row["reserved"])
+        c.window = window_of(row.get("send_window"), self.tz)
+        if self.on_campaign is not None:
+            self.on_campaign(c)
         return c
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from engine.domain.quota_day import next_reset
+from engine.domain.send_window import SendWindow
 from engine.providers.base import Provider
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -34,6 +35,8 @@ class ServiceState:
     throttled_until: datetime | None
     abnormal_frozen: bool
     abnormal_reason: str | None
+    # Failures in a row that freeze it abnormally; None = the engine's default.
+    freeze_after: int | None = None
     provider: Provider | None = None
     # Bumped whenever the service's heap entry is replaced; older entries are stale.
     heap_gen: int = 0
@@ -53,7 +56,8 @@ class ServiceState:
                 enabled=row["enabled"], used_today=row["used_today"], remaining_today=row["remaining_today"],
                 quota_day_start=row["quota_day_start"], next_reset=EPOCH, last_request_at=row["last_request_at"],
                 consecutive_failures=row["consecutive_failures"], throttled_until=row["throttled_until"],
-                abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"])
+                abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"],
+                freeze_after=row.get("freeze_after"))
         s.written_live = (s.consecutive_failures, s.throttled_until)
         s.reschedule(tz, now)
         return s
@@ -119,6 +123,9 @@ class CampaignState:
     claim_size: int = 0
     in_flight: int = 0
     templates: dict[uuid.UUID, Any] = field(default_factory=dict)
+    # Its send window, and whether it is closed as of the dispatcher's last tick (send_windows.py).
+    window: SendWindow | None = None
+    window_closed: bool = False
     # `created_at` as a POSIX timestamp: the fairness tie-break reads it on every pick.
     created_ts: float = field(init=False)
 
@@ -132,7 +139,7 @@ class CampaignState:
 
     @property
     def runnable(self) -> bool:
-        return self.status == "running" and bool(self.buffer)
+        return self.status == "running" and bool(self.buffer) and not self.window_closed
 
     @property
     def has_pending(self) -> bool:
@@ -207,7 +214,7 @@ class HotState:
         campaigns = self.campaigns
         for cid in u.campaigns:  # a loop, not any(): this runs on every pick
             c = campaigns[cid]
-            if c.status == "running" and c.buffer:
+            if c.status == "running" and c.buffer and not c.window_closed:
                 return True
         return False
 

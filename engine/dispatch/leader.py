@@ -32,7 +32,10 @@ from engine.dispatch.notices import NoticeListener
 from engine.dispatch.pause_keeper import PauseKeeper
 from engine.dispatch.recovery import RecoveryReport, recover
 from engine.dispatch.resets import Resetter, reset_service_now
-from engine.domain.errors import EdmError, InvalidState, NotFound
+from engine.dispatch.send_windows import WindowKeeper
+from engine.dispatch.test_send import TestSender
+from engine.domain.commands import TestSendResult
+from engine.domain.errors import EdmError, InvalidState, NotFound, ServiceUnavailable
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
 from engine.infra.db import is_transient
@@ -121,8 +124,12 @@ class Engine:
         self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
+        self.windows = WindowKeeper(self.clock, self.state, lock, self.pauses.mark, self.dispatcher.wake_user)
+        self.dispatcher.before_tick = self.windows.advance
+        self.loader.on_campaign = lambda c: self.windows.watch(c, self.clock.now())
+        self.tester = TestSender(self.pool, self.clock, self.state, lock, self.pauses.mark, self.lease)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
-                              poll_seconds=o.due_poll_seconds)
+                              poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
                                     self.claimer, self.due)
@@ -175,6 +182,7 @@ class Engine:
             ("settle", self.dispatcher.settle.run), ("pauses", self.pauses.run),
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
+            ("windows", self.windows.run),
         )}
         await self._supervise()
 
@@ -348,7 +356,11 @@ class Engine:
         await self._changed("campaign", campaign_id)
 
     async def resume_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None:
-        await campaign_control.resume(self.pool, self.events, campaign_id, by_user_id, self.clock.now())
+        await campaign_control.resume(self.pool, self.events, campaign_id, by_user_id, self.clock.now(),
+                                      self.settings.max_concurrent_campaigns)
+        await self._changed("campaign", campaign_id)
+
+    async def campaign_changed(self, campaign_id: uuid.UUID) -> None:
         await self._changed("campaign", campaign_id)
 
     async def services_changed(self, service_id: uuid.UUID) -> None:
@@ -381,9 +393,17 @@ class Engine:
             if not await self.resetter.reset_now(service_id, operator_id):
                 raise NotFound("service not found", field="id")
             return
-        if not await reset_service_now(self.pool, service_id, self.clock.now(), operator_id=operator_id):
+        if not await reset_service_now(self.pool, service_id, self.clock.now(), operator_id=operator_id, tz=self.tz):
             raise NotFound("service not found", field="id")
         await self._changed("reset", service_id)
 
     async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
         await self._changed("remaining", service_id, str(remaining))
+
+    async def test_send(self, caller: uuid.UUID, is_admin: bool, service_id: uuid.UUID, to: str, *,
+                        campaign_id: uuid.UUID | None = None, template_id: uuid.UUID | None = None,
+                        sender: str | None = None) -> TestSendResult:
+        if not self.is_leader:
+            raise ServiceUnavailable("test sends go through the leading engine; this process is a standby")
+        return await self.tester.send(caller, is_admin, service_id, to, campaign_id=campaign_id,
+                                      template_id=template_id, sender=sender)

@@ -60,7 +60,9 @@ class PauseKeeper:
                 c = st.campaigns[cid]
                 if not c.has_pending:
                     continue  # only campaigns with pending work are routed
-                change = pause_change(c.status, c.pause_reason, routing_reason(c.shortfall, services))
+                # Routing reasons first: they need someone to act; a closed window only waits.
+                auto = routing_reason(c.shortfall, services) or ("OUTSIDE_SEND_WINDOW" if c.window_closed else None)
+                change = pause_change(c.status, c.pause_reason, auto)
                 if change is not None:
                     ids.append(cid)
                     reasons.append(change.reason)

@@ -15,6 +15,7 @@ import asyncpg
 from engine.dispatch.hot_state import HotState, ServiceState
 from engine.dispatch.waiting import wait_until
 from engine.domain.quota_day import quota_day_start
+from engine.domain.warmup import Ramp, ramp_day, ramp_quota
 from engine.infra.clock import Clock
 from engine.infra.queries import Q
 from engine.live.events import EventWriter
@@ -26,22 +27,38 @@ def due_resets(services: Iterable[ServiceState], now: datetime) -> list[ServiceS
     return [s for s in services if now >= s.next_reset]
 
 
+async def ramp_quotas(pool: asyncpg.Pool | asyncpg.Connection, tz: ZoneInfo, due: list[tuple[uuid.UUID, datetime]]) -> list[int | None]:
+    """Each new quota day's quota under the service's warm-up ramp (None = the full daily quota)."""
+    ramps = {r["id"]: r for r in await pool.fetch(Q["resets.ramps"], [d[0] for d in due])}
+    out: list[int | None] = []
+    for sid, boundary in due:
+        r = ramps.get(sid)
+        out.append(None if r is None else ramp_quota(
+            r["daily_quota"], Ramp.from_json(r["warmup"]),
+            ramp_day(r["warmup_started"], boundary.astimezone(tz).date())))
+    return out
+
+
 async def apply_resets(pool: asyncpg.Pool, tz: ZoneInfo, due: list[tuple[uuid.UUID, datetime]], now: datetime,
                        message: str = "daily quota reset") -> set[uuid.UUID]:
     """Open the quota day starting at each boundary; returns the services actually reset."""
     if not due:
         return set()
-    rows = await pool.fetch(Q["resets.apply"], [d[0] for d in due], [d[1] for d in due], message, None, now)
+    quotas = await ramp_quotas(pool, tz, due)
+    rows = await pool.fetch(Q["resets.apply"], [d[0] for d in due], [d[1] for d in due], message, None, now, quotas)
     return {r["service_id"] for r in rows}
 
 
 async def reset_service_now(pool: asyncpg.Pool | asyncpg.Connection, service_id: uuid.UUID, now: datetime, *,
-                            operator_id: uuid.UUID | None = None, note: str = "quota reset by hand") -> bool:
+                            operator_id: uuid.UUID | None = None, note: str = "quota reset by hand",
+                            tz: ZoneInfo | None = None) -> bool:
     """A reset by hand (API, `edm quota reset-now`): a new quota day from now; False = no such service.
 
     A running engine must be told (`services_changed`) to pick the new counters up.
     """
-    return await pool.fetchval(Q["resets.reset_now"], service_id, now, operator_id, note) is not None
+    # A reset by hand on the same business day stays on the same ramp day.
+    quota = (await ramp_quotas(pool, tz, [(service_id, now)]))[0] if tz is not None else None
+    return await pool.fetchval(Q["resets.reset_now"], service_id, now, operator_id, note, quota) is not None
 
 
 class Resetter:
@@ -86,7 +103,7 @@ class Resetter:
     async def reset_now(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> bool:
         now = self.clock.now()
         async with self.write_lock:
-            done = await reset_service_now(self.pool, service_id, now, operator_id=operator_id)
+            done = await reset_service_now(self.pool, service_id, now, operator_id=operator_id, tz=self.tz)
             if service_id in self.state.services:
                 await self.refresh([service_id])
         if done:

@@ -7,7 +7,26 @@ forwards the same command to the leader.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class TestSendResult:
+    """What a test send did: `sent`, `failed` or `throttled` (not counted), and how."""
+
+    status: str
+    to: str
+    service_id: uuid.UUID
+    from_address: str
+    subject: str
+    # The one-recipient campaign that records it; its subtask id was the provider request id.
+    record_campaign_id: uuid.UUID
+    subtask_id: uuid.UUID
+    message_id: str | None
+    error: str | None
+    attempted_at: datetime
 
 
 class EngineCommands(Protocol):
@@ -27,6 +46,9 @@ class EngineCommands(Protocol):
     async def guard_frozen(self, service_id: uuid.UUID, reason: str) -> None:
         """The reputation guard froze the service abnormally (already written): stop sending."""
 
+    async def campaign_changed(self, campaign_id: uuid.UUID) -> None:
+        """A running or paused campaign's settings changed (its send window): reload it."""
+
     async def services_changed(self, service_id: uuid.UUID) -> None:
         """A service was created or edited (enable, disable, quota, interval, reset time)."""
 
@@ -40,3 +62,9 @@ class EngineCommands(Protocol):
     async def unfreeze(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None: ...
 
     async def reset_now(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None: ...
+
+    async def test_send(self, caller: uuid.UUID, is_admin: bool, service_id: uuid.UUID, to: str, *,
+                        campaign_id: uuid.UUID | None = None, template_id: uuid.UUID | None = None,
+                        sender: str | None = None) -> TestSendResult:
+        """Send one rendered message of a campaign or template to `to` through the service, counted
+        like any send (interval, daily quota, the owner's quota)."""

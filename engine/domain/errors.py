@@ -77,6 +77,18 @@ class UnsupportedMediaType(EdmError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
+class ConcurrentCampaignLimit(EdmError):
+    """The owner already has as many active campaigns as EDM_MAX_CONCURRENT_CAMPAIGNS allows."""
+
+    code = "CONCURRENT_CAMPAIGN_LIMIT"
+
+
+class ServiceBusy(EdmError):
+    """The service's interval did not free a slot in time; `details.retry_after` says when to try."""
+
+    code = "SERVICE_BUSY"
+
+
 class TemplateInUse(EdmError):
     """The template is used by a pending, running or paused campaign."""
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Literal, Protocol
 
-PauseReason = Literal["USER", "NO_USER_QUOTA", "NO_AVAILABLE_SERVICE", "SERVICE_QUOTA_EXHAUSTED"]
-AutoReason = Literal["NO_USER_QUOTA", "NO_AVAILABLE_SERVICE", "SERVICE_QUOTA_EXHAUSTED"]
+PauseReason = Literal["USER", "NO_USER_QUOTA", "NO_AVAILABLE_SERVICE", "SERVICE_QUOTA_EXHAUSTED",
+                      "OUTSIDE_SEND_WINDOW"]
+AutoReason = Literal["NO_USER_QUOTA", "NO_AVAILABLE_SERVICE", "SERVICE_QUOTA_EXHAUSTED", "OUTSIDE_SEND_WINDOW"]
 
 # The one table of pause messages: events, the API and the dashboard all read it.
 MESSAGES: dict[str, str] = {
@@ -15,6 +16,7 @@ MESSAGES: dict[str, str] = {
     "NO_USER_QUOTA": "当前没有发信额度",
     "NO_AVAILABLE_SERVICE": "当前没有可用发信服务",
     "SERVICE_QUOTA_EXHAUSTED": "当前可用的发信服务额度已用完，请等待第二天恢复",
+    "OUTSIDE_SEND_WINDOW": "当前不在允许的发送时段，时段开始后自动恢复",
 }
 
 

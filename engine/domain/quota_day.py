@@ -34,6 +34,22 @@ def parse_hhmm(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
+# The seed's quota tool wrote reset times as `HH:MM:SS`; operators still type that form.
+_HHMMSS = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$(?!\n)")
+
+
+def parse_reset_time(text: str) -> time:
+    """`"02:00"` or `"02:00:00"` → `time(2, 0)`. Reset times are whole minutes, so seconds other
+    than `00` raise ValueError rather than being silently dropped."""
+    if _HHMMSS.match(text):
+        if not text.endswith(":00"):
+            raise ValueError(f"reset times are whole minutes: seconds must be 00, not {text!r}")
+        text = text[:5]
+    elif not _HHMM.match(text):
+        raise ValueError(f"reset time must be HH:MM or HH:MM:SS between 00:00 and 23:59, not {text!r}")
+    return parse_hhmm(text)
+
+
 def format_hhmm(value: time) -> str:
     return f"{value.hour:02d}:{value.minute:02d}"
 

@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     # Seconds one overview snapshot is shared by every client with the same scope (0 = never).
     overview_cache_seconds: float = 1.0
+    # Most active campaigns (running, or paused by the system) per user; 0 = no cap (the seed's
+    # MAX_CONCURRENT_CAMPAIGNS). A due campaign over the cap waits pending; a resume over it is refused.
+    max_concurrent_campaigns: int = 0
     # Log level name.
     log_level: str = "INFO"
     # Base URL recipients reach the API's public side at (unsubscribe links, open pixel, click

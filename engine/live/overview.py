@@ -22,9 +22,12 @@ import msgspec
 
 from engine.domain.pause_rules import pause_message
 from engine.domain.quota_day import format_hhmm, quota_day
+from engine.domain.send_window import window_of
 from engine.infra.queries import Q
 from engine.live.leadership import LeaderView, read_leader
 from engine.live.progress import figures
+
+_UTC = ZoneInfo("UTC")
 
 ServiceLiveState = Literal["ready", "interval", "frozen", "disabled", "exhausted", "throttled"]
 
@@ -168,7 +171,9 @@ def _campaign(row: asyncpg.Record, now: datetime, recent: _Recent) -> CampaignVi
     done = sent + failed + cancelled
     pending = max(0, total - done)
     progress = min(1.0, done / total) if total else (1.0 if row["status"] == "completed" else 0.0)
-    f = figures(row["status"], total, pending, recent.settled.get(row["id"], 0), row["started_at"], now)
+    # A send window is stored with its zone; the ETA adds its closed hours.
+    f = figures(row["status"], total, pending, recent.settled.get(row["id"], 0), row["started_at"], now,
+                window_of(row["send_window"], _UTC), row["pause_reason"])
     reason = row["pause_reason"]
     return CampaignView(
         id=row["id"], name=row["name"], owner=row["owner"], owner_id=row["owner_id"], status=row["status"],

@@ -10,12 +10,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
 
 from engine.domain.errors import NotFound
 from engine.domain.pause_rules import pause_message
+from engine.domain.send_window import SendWindow, finish_time, window_of
 from engine.infra.queries import Q
 
 RATE_WINDOW = 300.0  # seconds of settled sends a campaign's rate is measured over
@@ -34,8 +36,9 @@ def rate_since(now: datetime) -> datetime:
 
 
 def figures(status: str, total: int, left: int, settled_recent: int, started_at: datetime | None,
-            now: datetime) -> Figures:
-    """Rate over the last five minutes (at least one since the start), and the ETA of `left`."""
+            now: datetime, send_window: SendWindow | None = None, pause_reason: str | None = None) -> Figures:
+    """Rate over the last five minutes (at least one since the start), and the ETA of `left`;
+    with a send window, sending happens only while it is open (closed hours are added)."""
     window = RATE_WINDOW
     if started_at is not None:
         window = min(RATE_WINDOW, max(MIN_RATE_WINDOW, (now - started_at).total_seconds()))
@@ -43,8 +46,8 @@ def figures(status: str, total: int, left: int, settled_recent: int, started_at:
     eta: float | None = None
     if left == 0 and total:
         eta = 0.0
-    elif status == "running" and rate > 0:
-        eta = round(left / rate * 60.0, 1)
+    elif rate > 0 and (status == "running" or pause_reason == "OUTSIDE_SEND_WINDOW"):
+        eta = round((finish_time(send_window, now, left / rate * 60.0) - now).total_seconds(), 1)
     return Figures(rate, eta)
 
 
@@ -74,7 +77,9 @@ async def campaign_progress(pool: asyncpg.Pool, campaign_id: uuid.UUID, now: dat
         raise NotFound("campaign not found", field="id")
     total = r["total"] or 0
     settled = r["sent"] + r["failed"] + r["cancelled"]
-    f = figures(r["status"], total, r["pending"] + r["sending"], r["recent"], r["started_at"], now)
+    window = window_of(r["send_window"], ZoneInfo("UTC"))  # stored with its zone
+    f = figures(r["status"], total, r["pending"] + r["sending"], r["recent"], r["started_at"], now, window,
+                r["pause_reason"])
     return Progress(
         id=r["id"], status=r["status"], pause_reason=r["pause_reason"], pause_message=pause_message(r["pause_reason"]),
         failure_reason=r["failure_reason"], total=total, pending=r["pending"], sending=r["sending"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, NewType
 
 import msgspec
@@ -30,6 +30,17 @@ BaseUrl = Annotated[str, msgspec.Meta(
 DailyQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
 ResetTime = Annotated[str, msgspec.Meta(pattern=HHMM)]
 SendInterval = Annotated[int, msgspec.Meta(gt=0, le=86_400)]
+# Consecutive provider failures that freeze the service abnormally; null = the engine's default (10).
+FreezeAfter = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+RampQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
+
+
+class Warmup(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A warm-up ramp: `schedule` (the quota of day 1, 2, …) or `start` times `factor` per day."""
+
+    schedule: Annotated[list[RampQuota], msgspec.Meta(min_length=1, max_length=365)] | None = None
+    start: RampQuota | None = None
+    factor: Annotated[float, msgspec.Meta(gt=1, le=10)] | None = None
 # Checked against the provider's shape by engine.store.service_credentials; errors name the key.
 CredentialsIn = Annotated[dict[str, Any], msgspec.Meta(
     description='engagelab: {api_user, api_key}; smtp: {host, port, username, password, '
@@ -46,6 +57,9 @@ class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
     send_interval: SendInterval
     base_url: BaseUrl | None = None
     enabled: bool = True
+    freeze_after: FreezeAfter | None = None
+    # Day 1 is the current quota day (today's quota is the ramp's first).
+    warmup: Warmup | None = None
 
 
 class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,6 +74,9 @@ class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
     send_interval: SendInterval | UnsetType = UNSET
     base_url: BaseUrl | None | UnsetType = UNSET
     enabled: bool | UnsetType = UNSET
+    freeze_after: FreezeAfter | None | UnsetType = UNSET
+    # A new ramp (or null: none) takes effect at the next reset; its day 1 is that quota day.
+    warmup: Warmup | None | UnsetType = UNSET
 
 
 class Service(msgspec.Struct):
@@ -84,6 +101,14 @@ class Service(msgspec.Struct):
     abnormal_frozen: bool
     abnormal_reason: str | None
     throttled_until: datetime | None
+    # Failures in a row that freeze it; null = the engine's default (10).
+    freeze_after: int | None
+    warmup: dict[str, Any] | None
+    # The ramp's day 1 (business calendar); the current quota day's ramp day and quota
+    # (null without a ramp, before it starts, or once it has reached the full quota).
+    warmup_started: date | None
+    warmup_day: int | None
+    warmup_quota: int | None
     created_at: datetime
     updated_at: datetime
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from engine.domain.quota_day import (
     parse_hhmm,
     quota_day,
 )
+from engine.domain.warmup import Ramp, ramp_day, ramp_finished, ramp_quota
 from engine.infra.clock import Clock
 from engine.infra.queries import Q
 from engine.infra.secret_box import SecretBox
@@ -31,6 +32,7 @@ from engine.store.rows import Page
 from engine.store.service_credentials import masked, parse_credentials, seal
 from engine.store.service_models import (
     Service,
+    Warmup,
     ServiceIn,
     ServicePatch,
     StatusEntry,
@@ -61,8 +63,33 @@ def service_of(row: Mapping[str, Any], tz: ZoneInfo) -> Service:
         next_reset_at=next_reset(row["reset_time"], tz, row["quota_day_start"]),
         last_request_at=row["last_request_at"], consecutive_failures=row["consecutive_failures"],
         abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"],
-        throttled_until=row["throttled_until"], created_at=row["created_at"], updated_at=row["updated_at"],
+        throttled_until=row["throttled_until"], freeze_after=row["freeze_after"],
+        warmup=dict(row["warmup"]) if row["warmup"] else None, warmup_started=row["warmup_started"],
+        **_ramp_view(row, tz), created_at=row["created_at"], updated_at=row["updated_at"],
     )
+
+
+def _ramp_view(row: Mapping[str, Any], tz: ZoneInfo) -> dict[str, int | None]:
+    ramp, started = Ramp.from_json(row["warmup"]), row["warmup_started"]
+    today = row["quota_day_start"].astimezone(tz).date()
+    if ramp is None or started is None or today < started:
+        return {"warmup_day": None, "warmup_quota": None}
+    day = ramp_day(started, today)
+    if ramp_finished(row["daily_quota"], ramp, day):
+        return {"warmup_day": None, "warmup_quota": None}
+    return {"warmup_day": day, "warmup_quota": ramp_quota(row["daily_quota"], ramp, day)}
+
+
+def _ramp_of(body: Warmup | None) -> tuple[Ramp | None, dict[str, Any] | None]:
+    """The ramp and its JSON form; a ramp that makes no sense is a VALIDATION_ERROR on `warmup`."""
+    if body is None:
+        return None, None
+    doc = msgspec.to_builtins(body)
+    ramp = Ramp.from_json(doc)
+    problem = ramp.problem() if ramp else None
+    if problem is not None:
+        raise ValidationError(f"warmup: {problem}", field="warmup")
+    return ramp, doc
 
 
 async def write_status(conn: asyncpg.Connection, service_id: uuid.UUID, kind: StatusKind, message: str = "",
@@ -87,18 +114,23 @@ class ServiceStore:
         view = masked(creds)
         reset = parse_hhmm(body.reset_time)
         day = current_quota_day(reset, self.tz, self.clock)
+        ramp, ramp_doc = _ramp_of(body.warmup)
+        started = day.start.astimezone(self.tz).date() if ramp is not None else None
+        first_quota = ramp_quota(body.daily_quota, ramp, 1) if ramp is not None else None
         async with self.pool.acquire() as conn, conn.transaction():
             await self._check_name(conn, body.name, None)
             try:
                 row = await conn.fetchrow(
                     Q["services.insert"], body.name, body.provider, body.domain.lower(), seal(self.box, creds),
-                    view, body.base_url, body.daily_quota, reset, body.send_interval, body.enabled, day.start)
+                    view, body.base_url, body.daily_quota, reset, body.send_interval, body.enabled, day.start,
+                    body.freeze_after, ramp_doc, started, first_quota)
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {body.name!r} already exists", field="name") from None
             await write_status(conn, row["id"], "created", f"service {body.name!r} created", {
                 "name": body.name, "provider": body.provider, "domain": row["domain"], "credentials": view,
                 "base_url": body.base_url, "daily_quota": body.daily_quota, "reset_time": body.reset_time,
-                "send_interval": body.send_interval, "enabled": body.enabled,
+                "send_interval": body.send_interval, "enabled": body.enabled, "freeze_after": body.freeze_after,
+                "warmup": ramp_doc,
             }, operator_id)
         log.info("service_created id=%s name=%s provider=%s operator=%s", row["id"], body.name, body.provider,
                  operator_id)
@@ -123,6 +155,11 @@ class ServiceStore:
             if old is None:
                 raise _not_found()
             new = _merged(old, patch)
+            if patch.warmup is not msgspec.UNSET:
+                _, new["warmup"] = _ramp_of(patch.warmup)
+                # It starts with the next quota day (today's quota stays as it is).
+                new["warmup_started"] = None if new["warmup"] is None else \
+                    next_reset(new["reset_time"], self.tz, self.clock.now()).astimezone(self.tz).date()
             sealed = hint = None
             if patch.credentials is not msgspec.UNSET:
                 creds = parse_credentials(new["provider"], patch.credentials)
@@ -145,7 +182,7 @@ class ServiceStore:
                 row = await conn.fetchrow(
                     Q["services.update"], service_id, new["name"], new["provider"], sealed, hint, new["domain"],
                     new["base_url"], new["daily_quota"], new["reset_time"], new["send_interval"], new["enabled"],
-                    day_start)
+                    day_start, new["freeze_after"], new["warmup"], new["warmup_started"])
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {new['name']!r} already exists", field="name") from None
             for live in ("remaining_today", "quota_day_start"):
@@ -190,6 +227,13 @@ class ServiceStore:
                  remaining, operator_id)
         return service_of(row, self.tz)
 
+    async def probe_target(self, service_id: uuid.UUID) -> tuple[str, dict[str, Any], str | None]:
+        """(provider, plain credentials, base URL) for a credentials probe; nothing else sees them."""
+        row = await self.pool.fetchrow(Q["services.probe_target"], service_id)
+        if row is None:
+            raise _not_found()
+        return row["provider"], open_credentials(self.box, row), row["base_url"]
+
     async def status_log(self, service_id: uuid.UUID, limit: int, offset: int) -> Page[StatusEntry]:
         """The service's status log, newest first."""
         async with self.pool.acquire() as conn:
@@ -207,13 +251,16 @@ class ServiceStore:
             raise Conflict(f"a service named {name!r} already exists", field="name")
 
 
-_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled")
+_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
+             "freeze_after", "warmup", "warmup_started")
 
 
 def _merged(old: Mapping[str, Any], patch: ServicePatch) -> dict[str, Any]:
     """The editable columns after the patch, in their database types."""
     new = {k: old[k] for k in _EDITABLE}
     for k in _EDITABLE:
+        if k in ("warmup", "warmup_started"):
+            continue  # a ramp is checked and dated by update()
         value = getattr(patch, k)
         if value is not msgspec.UNSET:
             new[k] = value
@@ -227,7 +274,7 @@ def _shown(value: Any) -> Any:
     """A column value as the status log stores it (JSON)."""
     if isinstance(value, time):
         return format_hhmm(value)
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value
 

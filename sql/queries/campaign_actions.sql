@@ -12,7 +12,7 @@ WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
 ORDER BY seq LIMIT $3 OFFSET $4;
 
 -- name: progress
-SELECT c.id, c.status, c.pause_reason, c.failure_reason, c.total, c.started_at, c.finished_at,
+SELECT c.id, c.status, c.pause_reason, c.failure_reason, c.total, c.started_at, c.finished_at, c.send_window,
        count(*) FILTER (WHERE s.status = 'pending')::int AS pending,
        count(*) FILTER (WHERE s.status = 'sending')::int AS sending,
        count(*) FILTER (WHERE s.status = 'sent')::int AS sent,

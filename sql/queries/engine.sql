@@ -3,7 +3,7 @@
 -- name: load_services
 SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at,
-       consecutive_failures, throttled_until, abnormal_frozen, abnormal_reason
+       consecutive_failures, throttled_until, abnormal_frozen, abnormal_reason, freeze_after
 FROM services WHERE $1::uuid IS NULL OR id = $1;
 
 -- name: load_mappings
@@ -11,7 +11,8 @@ SELECT user_id, service_id FROM user_service_map_items WHERE $1::uuid IS NULL OR
 
 -- name: load_active_campaigns
 -- Running and paused campaigns: the engine's working set.
-SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.created_at, c.name
+SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.created_at, c.name,
+       c.send_window
 FROM campaigns c
 WHERE c.status IN ('running', 'paused') AND ($1::uuid IS NULL OR c.id = $1)
 ORDER BY c.created_at, c.id;

@@ -5,9 +5,21 @@
 SELECT min(scheduled_at) FROM campaigns WHERE status = 'pending' AND scheduled_at > $1;
 
 -- name: due_ids
-SELECT id FROM campaigns
+-- $3 > 0: leave out campaigns whose owner is at the concurrency cap (they wait, pending).
+SELECT id FROM campaigns c
 WHERE status = 'pending' AND (scheduled_at IS NULL OR scheduled_at <= $1)
+  AND ($3::int <= 0 OR (SELECT count(*) FROM campaigns a
+                        WHERE a.user_id = c.user_id AND a.status IN ('running', 'paused')
+                          AND a.pause_reason IS DISTINCT FROM 'USER') < $3::int)
 ORDER BY scheduled_at NULLS FIRST, created_at, id LIMIT $2;
+
+-- name: active_campaigns
+-- The owner's active campaigns (running, or paused by the system), counted under a lock on the
+-- user row so two starts or resumes of one user cannot both take the last slot. $2 is left out.
+WITH owner AS (SELECT id FROM users WHERE id = $1 FOR UPDATE)
+SELECT count(*) FROM campaigns a, owner
+WHERE a.user_id = owner.id AND a.id <> $2 AND a.status IN ('running', 'paused')
+  AND a.pause_reason IS DISTINCT FROM 'USER';
 
 -- name: lock_pending
 SELECT id, user_id, status, sender_id, sender_name, reserved, planned

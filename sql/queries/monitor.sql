@@ -19,7 +19,7 @@ ORDER BY lower(sv.name), sv.id;
 -- campaign has no subtasks yet: its planned recipient count stands in for the total.
 SELECT c.id, c.name, u.username AS owner, c.user_id AS owner_id, c.status, c.pause_reason,
        CASE WHEN c.status = 'pending' AND c.total = 0 THEN c.planned ELSE c.total END AS total,
-       c.sent_count, c.failed_count, c.cancelled_count, c.scheduled_at, c.started_at, c.created_at
+       c.sent_count, c.failed_count, c.cancelled_count, c.scheduled_at, c.started_at, c.created_at, c.send_window
 FROM campaigns c
 JOIN users u ON u.id = c.user_id
 WHERE (c.status IN ('running', 'paused', 'pending') OR c.finished_at > $1::timestamptz - interval '1 hour')

@@ -7,22 +7,23 @@ SELECT id FROM services WHERE lower(name) = lower($1) AND id IS DISTINCT FROM $2
 
 -- name: insert
 INSERT INTO services (name, provider, domain, credentials, credentials_hint, base_url, daily_quota,
-                      reset_time, send_interval, enabled, used_today, remaining_today, quota_day_start)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $7, $11)
+                      reset_time, send_interval, enabled, used_today, remaining_today, quota_day_start,
+                      freeze_after, warmup, warmup_started)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, coalesce($15::integer, $7::integer), $11, $12, $13, $14)
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
 
 -- name: get
 SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-       abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at
+       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at
 FROM services WHERE id = $1;
 
 -- name: lock
 -- Held for the rest of an edit so the old values written to the status log are the ones replaced.
 SELECT id, name, provider, domain, credentials, credentials_hint, base_url, daily_quota, reset_time,
-       send_interval, enabled, remaining_today, quota_day_start
+       send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started
 FROM services WHERE id = $1 FOR UPDATE;
 
 -- name: sealed
@@ -34,7 +35,7 @@ SELECT true FROM services WHERE id = $1;
 -- name: list
 SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-       abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at,
+       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at,
        count(*) OVER () AS total
 FROM services ORDER BY lower(name), id LIMIT $1 OFFSET $2;
 
@@ -58,11 +59,14 @@ UPDATE services SET
     send_interval    = $10,
     enabled          = $11,
     quota_day_start  = greatest(quota_day_start, $12),
+    freeze_after     = $13,
+    warmup           = $14,
+    warmup_started   = $15,
     updated_at       = now()
 WHERE id = $1
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
 
 -- name: set_enabled
 -- Matches nothing when the flag already has that value, so a repeated call logs nothing.
@@ -70,14 +74,14 @@ UPDATE services SET enabled = $2, updated_at = now()
 WHERE id = $1 AND enabled <> $2
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
 
 -- name: set_remaining
 UPDATE services SET remaining_today = $2, updated_at = now()
 WHERE id = $1
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
 
 -- name: log_status
 INSERT INTO service_status_log (service_id, kind, message, data, operator_id)
@@ -87,3 +91,7 @@ VALUES ($1, $2, $3, $4, $5);
 SELECT id, service_id, kind, message, data, operator_id, created_at, count(*) OVER () AS total
 FROM service_status_log WHERE service_id = $1
 ORDER BY id DESC LIMIT $2 OFFSET $3;
+
+-- name: probe_target
+-- What a credentials probe needs: the provider, the sealed credentials and the base URL.
+SELECT id, provider, credentials, base_url FROM services WHERE id = $1;

@@ -1,0 +1,1 @@
+"""Pushed alerts: rules evaluated off the dispatch path, deliveries retried with backoff."""

@@ -96,8 +96,12 @@ async def test_dashboard_under_tmux_against_a_running_api(admin: Api, deps, cloc
         await tmux.keys("y")
         await tmux.wait_for("disabled")
         assert await deps.pool.fetchval("SELECT enabled FROM services WHERE id = $1", svc) is False
-        # Drill down into the frozen service (second row), act from its detail screen, come back.
-        await tmux.keys("Down", "Enter")
+        # Filter to the frozen service and drill down into it, act from its detail screen, come back.
+        # (Filtering rather than moving the cursor: a refresh landing between two key presses
+        # must not decide which row opens.)
+        await tmux.keys("/", "f", "r", "o", "z", "e", "n", "Enter")
+        await tmux.wait_for("frozen-tmux")
+        await tmux.keys("Enter")
         screen = await tmux.wait_for("Service frozen-tmux")
         await tmux.wait_for("Status log")
         assert "consecutive failures 10" in screen and "abnormal: 10 consecutive failures" in screen
@@ -106,6 +110,8 @@ async def test_dashboard_under_tmux_against_a_running_api(admin: Api, deps, cloc
         assert ("unfreeze", str(frozen)) in deps.engine.calls
         await tmux.keys("Escape")
         await tmux.wait_for("Provider")  # the services table again
+        await tmux.keys("/", "C-u", "Enter")  # clear the filter: every service again
+        await tmux.wait_for("edge-tmux")
         # The API goes away and comes back on the same address: the dashboard says so, then recovers.
         await runner.cleanup()
         await tmux.wait_for("reconnecting")

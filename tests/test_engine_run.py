@@ -105,6 +105,10 @@ async def test_a_recipient_whose_email_cannot_render_fails_without_a_request(dep
     assert all(r["status"] == "failed" and r["error"].startswith("TEMPLATE_ERROR") and r["service_id"] is None
                for r in rows)
     assert await pool.fetchval("SELECT used_today FROM services") == 0
+    # Never sent, so never paid for: the three units are back with the user.
+    assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 3
+    row = await pool.fetchrow("SELECT reserved, released FROM campaigns WHERE id = $1", campaign)
+    assert (row["reserved"], row["released"]) == (0, 3)
 
 
 async def test_the_engine_feeds_the_metrics(deps) -> None:

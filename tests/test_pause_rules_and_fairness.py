@@ -91,6 +91,11 @@ def test_cancel_refund(cancelled: int, total: int, reserved: int, refund: int) -
     assert cancel_refund(cancelled, total, reserved) == refund
 
 
+def test_cancel_refund_after_render_failures_released_units() -> None:
+    # 10 subtasks, 2 failed to render (their units released), 3 sent, 5 cancelled: all 5 held.
+    assert cancel_refund(5, 10, 8, released=2) == 5
+
+
 def _service(quota_day_start: datetime, reset: time = time(2, 0)) -> ServiceState:
     row = {"id": uuid.uuid4(), "name": "s", "provider": "engagelab", "domain": "d.example.com", "daily_quota": 5,
            "reset_time": reset, "send_interval": 3, "enabled": True, "used_today": 0, "remaining_today": 5,

@@ -71,6 +71,8 @@ class Settlement:
     at: datetime
     # The request does not count against the service (throttled, or never made).
     give_back: bool = False
+    # Never offered to a provider (the email could not be rendered): the owner's unit comes back.
+    release: bool = False
 
 
 def _quarantine(x: Settlement, exc: BaseException) -> Settlement:
@@ -287,7 +289,7 @@ class Dispatcher:
                 self._give_back(s)
             c.in_flight -= 1
             self.settle.add(Settlement(b, SendResult.failed("TEMPLATE_ERROR", str(exc)[:500]), self.clock.now(),
-                                       give_back=True))
+                                       give_back=True, release=True))
             return
         message = Message(subtask_id=str(item.id), campaign_id=str(c.id), from_address=b.from_address,
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text)
@@ -397,6 +399,12 @@ class Dispatcher:
                 refunds[r["campaign_id"]] = refunds.get(r["campaign_id"], 0) + 1
         if refunds:
             await self.refund_cancelled(refunds)
+        released: dict[uuid.UUID, int] = {}
+        for x in batch:
+            if x.release:
+                released[x.bind.campaign.id] = released.get(x.bind.campaign.id, 0) + 1
+        if released:
+            await self.release(released)
         await self.maybe_complete({x.bind.campaign.id for x in batch})
 
     def _on_isolated(self, x: Settlement, exc: BaseException, rewritten: bool) -> None:
@@ -445,6 +453,18 @@ class Dispatcher:
         for campaign_id, n in refunds.items():
             async with self.write_lock:
                 await refund_units(self.pool, campaign_id, n, "throttled request of a cancelled campaign")
+
+    async def release(self, released: dict[uuid.UUID, int]) -> None:
+        """Render failures were never sends: their quota units go back to the campaign's owner."""
+        from engine.dispatch.campaign_control import release_units
+
+        for campaign_id, n in released.items():
+            async with self.write_lock:
+                units = await release_units(self.pool, campaign_id, n, "email could not be rendered")
+            c = self.state.campaigns.get(campaign_id)
+            if c is not None:
+                c.reserved -= units
+                c.released += units
 
     async def maybe_complete(self, campaign_ids: set[uuid.UUID]) -> None:
         """Complete the campaigns whose every subtask is settled (the database has the last word)."""

@@ -100,7 +100,8 @@ class HotLoader:
         c = self.state.campaigns.get(row["id"])
         if c is None:
             c = CampaignState(row["id"], row["user_id"], row["status"], row["pause_reason"], row["sender_name"],
-                              row["total"], row["reserved"], row["created_at"], name=row["name"])
+                              row["total"], row["reserved"], row["created_at"], name=row["name"],
+                              released=row["released"])
             for t in await self.pool.fetch(Q["engine.campaign_templates"], c.id):
                 try:
                     c.templates[t["id"]] = compile_template(t["subject"], t["html_body"], t["text_body"])
@@ -111,6 +112,7 @@ class HotLoader:
         else:
             c.status, c.pause_reason, c.total, c.reserved = (row["status"], row["pause_reason"], row["total"],
                                                              row["reserved"])
+            c.released = row["released"]
         c.window = window_of(row.get("send_window"), self.tz)
         if self.on_campaign is not None:
             self.on_campaign(c)

@@ -126,6 +126,8 @@ class CampaignState:
     # Its send window, and whether it is closed as of the dispatcher's last tick (send_windows.py).
     window: SendWindow | None = None
     window_closed: bool = False
+    # Units given back for subtasks never offered to a provider (they still count in `total`).
+    released: int = 0
     # `created_at` as a POSIX timestamp: the fairness tie-break reads it on every pick.
     created_ts: float = field(init=False)
 
@@ -135,7 +137,7 @@ class CampaignState:
     @property
     def shortfall(self) -> int:
         """Subtasks not covered by the owner's quota (the extra the start could not charge)."""
-        return max(0, self.total - self.reserved)
+        return max(0, self.total - self.released - self.reserved)
 
     @property
     def runnable(self) -> bool:

@@ -11,7 +11,7 @@ SELECT user_id, service_id FROM user_service_map_items WHERE $1::uuid IS NULL OR
 
 -- name: load_active_campaigns
 -- Running and paused campaigns: the engine's working set.
-SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.created_at, c.name,
+SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.released, c.created_at, c.name,
        c.send_window
 FROM campaigns c
 WHERE c.status IN ('running', 'paused') AND ($1::uuid IS NULL OR c.id = $1)
@@ -193,7 +193,7 @@ WHERE id = $1 AND status = 'paused'
 RETURNING id;
 
 -- name: lock_campaign
-SELECT id, user_id, status, pause_reason, reserved, total, sender_id, scheduled_at
+SELECT id, user_id, status, pause_reason, reserved, released, total, sender_id, scheduled_at
 FROM campaigns WHERE id = $1 FOR UPDATE;
 
 -- name: cancel_subtasks
@@ -215,8 +215,12 @@ WHERE id = $1;
 -- Refund of units a campaign no longer needs (or charge of extra ones): moves `reserved`.
 UPDATE campaigns SET reserved = reserved + $2, updated_at = now() WHERE id = $1;
 
+-- name: release_units
+-- Units of subtasks never offered to a provider go back to the owner (see campaign_control).
+UPDATE campaigns SET reserved = reserved - $2, released = released + $2, updated_at = now() WHERE id = $1;
+
 -- name: user_shortfall_campaigns
-SELECT id, total, reserved FROM campaigns
+SELECT id, total - released AS total, reserved FROM campaigns
 WHERE user_id = $1 AND status = 'paused' AND pause_reason = 'NO_USER_QUOTA' ORDER BY created_at, id;
 
 -- name: service_exists

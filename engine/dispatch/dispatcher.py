@@ -120,6 +120,8 @@ class Dispatcher:
         self._depth_at = -DEPTH_EVERY
         # Per-recipient unsubscribe links and headers (feedback); None sends messages as rendered.
         self.links: RecipientLinks | None = None
+        # Users of a start group whose claims are not all back yet (see start_group.py).
+        self._held = self.fair.held
 
     def stop(self) -> None:
         self._stopping = True
@@ -140,8 +142,20 @@ class Dispatcher:
         if s.dispatchable and not s.in_heap:
             self.schedule(s)
 
+    def hold(self, users: set[uuid.UUID]) -> None:
+        """Offer these users to no service until `release`."""
+        self._held |= users
+
+    def release(self, users: set[uuid.UUID]) -> None:
+        users &= self._held
+        self._held -= users
+        for uid in users:
+            self.wake_user(uid)
+
     def wake_user(self, user_id: uuid.UUID) -> None:
         """The user may have new runnable work: queue it on its services and re-arm idle ones."""
+        if user_id in self._held:
+            return  # offered with the rest of its start group
         u = self.state.users.get(user_id)
         if u is None:
             return
@@ -404,7 +418,7 @@ class Dispatcher:
             if x.release:
                 released[x.bind.campaign.id] = released.get(x.bind.campaign.id, 0) + 1
         if released:
-            await self.release(released)
+            await self.refund_unrendered(released)
         await self.maybe_complete({x.bind.campaign.id for x in batch})
 
     def _on_isolated(self, x: Settlement, exc: BaseException, rewritten: bool) -> None:
@@ -454,7 +468,7 @@ class Dispatcher:
             async with self.write_lock:
                 await refund_units(self.pool, campaign_id, n, "throttled request of a cancelled campaign")
 
-    async def release(self, released: dict[uuid.UUID, int]) -> None:
+    async def refund_unrendered(self, released: dict[uuid.UUID, int]) -> None:
         """Render failures were never sends: their quota units go back to the campaign's owner."""
         from engine.dispatch.campaign_control import release_units
 

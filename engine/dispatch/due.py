@@ -6,7 +6,7 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -24,7 +24,7 @@ BATCH = 20
 
 class DueStarter:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, events: EventWriter,
-                 on_started: Callable[[StartOutcome], Awaitable[None]], *, poll_seconds: float = 1.0,
+                 on_started: Callable[[Sequence[StartOutcome]], Awaitable[None]], *, poll_seconds: float = 1.0,
                  max_active: int = 0):
         self.pool = pool
         self.clock = clock
@@ -46,6 +46,7 @@ class DueStarter:
             self._wake.clear()
             now = self.clock.now()
             ids = [r["id"] for r in await self.pool.fetch(Q["fanout.due_ids"], now, BATCH, self.max_active)]
+            started = []
             for campaign_id in ids:
                 try:
                     outcome = await start_campaign(self.pool, self.events, campaign_id, now, self.max_active)
@@ -59,7 +60,10 @@ class DueStarter:
                 log.info("campaign_start id=%s status=%s total=%d reason=%s", campaign_id, outcome.status,
                          outcome.total, outcome.reason)
                 if outcome.status != "skipped":
-                    await self.on_started(outcome)
+                    started.append(outcome)
+            if started:
+                # Handed over together: their users start level (see start_group.py).
+                await self.on_started(started)
             if len(ids) == BATCH:
                 continue
             nxt: datetime | None = await self.pool.fetchval(Q["fanout.due_next"], now)

@@ -15,7 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, Sequence
 
 import asyncpg
 
@@ -23,6 +23,7 @@ from engine.dispatch import campaign_control
 from engine.dispatch.claims import Claimer
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.due import DueStarter
+from engine.dispatch.start_group import StartGroup
 from engine.dispatch.fanout import StartOutcome
 from engine.dispatch.hot_commands import HotCommands, decode, encode
 from engine.dispatch.hot_loader import HotLoader, ProviderBuilder
@@ -133,6 +134,7 @@ class Engine:
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
                                     self.claimer, self.due)
+        self.start_group = StartGroup(self.state, self.dispatcher)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -309,6 +311,7 @@ class Engine:
 
     async def _load(self) -> None:
         await self.loader.load_all()
+        self.start_group.begin((c.id, c.user_id) for c in self.state.campaigns.values())
         for c in self.state.campaigns.values():
             self.claimer.want(c)
         for sv in self.state.services.values():
@@ -321,6 +324,7 @@ class Engine:
     # -- callbacks from the parts ---------------------------------------------------------------
 
     async def _on_filled(self, c: CampaignState) -> None:
+        self.start_group.filled(c.id)
         if c.buffer:
             self.dispatcher.wake_user(c.user_id)
         elif not c.has_pending and c.in_flight == 0:
@@ -333,9 +337,11 @@ class Engine:
         self.dispatcher.wake_service(s)
         self.pauses.mark(set(self.state.service_users.get(s.id, ())))
 
-    async def _on_started(self, outcome: StartOutcome) -> None:
-        if outcome.status in ("running", "paused"):
-            await self.commands.reload_campaign(outcome.campaign_id)
+    async def _on_started(self, outcomes: Sequence[StartOutcome]) -> None:
+        started = [o for o in outcomes if o.status in ("running", "paused")]
+        self.start_group.begin((o.campaign_id, o.user_id) for o in started)
+        for o in started:
+            await self.commands.reload_campaign(o.campaign_id)
 
     # -- commands (the API's `deps.engine`) -----------------------------------------------------
 

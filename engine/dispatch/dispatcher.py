@@ -62,6 +62,9 @@ class Bind:
     service: ServiceState
     from_address: str
     at: datetime
+    # When the service became free (its timer), and its previous request's start.
+    due: datetime
+    prev_request_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -131,6 +134,8 @@ class Dispatcher:
 
     def schedule(self, s: ServiceState, now: datetime | None = None) -> None:
         """(Re)arm a service's timer at its ready time (or now, for an idle service woken by work)."""
+        if s.preparing:
+            return  # re-armed when its request starts (`_started`)
         if now is None:
             now = self.clock.now()
         s.heap_gen += 1
@@ -139,7 +144,7 @@ class Dispatcher:
         self._wake.set()
 
     def wake_service(self, s: ServiceState) -> None:
-        if s.dispatchable and not s.in_heap:
+        if s.dispatchable and not s.in_heap and not s.preparing:
             self.schedule(s)
 
     def hold(self, users: set[uuid.UUID]) -> None:
@@ -165,7 +170,7 @@ class Dispatcher:
         services = self.state.services
         for sid in u.services:
             s = services.get(sid)
-            if s is not None and not s.in_heap and s.dispatchable:
+            if s is not None and not s.in_heap and s.dispatchable and not s.preparing:
                 self.schedule(s, now)
 
     def wake(self) -> None:
@@ -213,19 +218,12 @@ class Dispatcher:
             if s.ready_at() > now:
                 self.schedule(s, now)  # a throttle extended the freeze after the timer was set
                 continue
-            b = self._pick(s, now)
+            b = self._pick(s, now, due_at)
             if b is None:
                 continue  # idle: re-armed when one of its users gets work
             binds.append(b)
-            if self.metrics is not None:
-                self.metrics.lateness((now - due_at).total_seconds())
-            if s.send_interval >= INTERVAL_EVENT_MIN:
-                self.events.service(s.id, "interval_started", f"waits {s.send_interval} s", now,
-                                    {"seconds": s.send_interval,
-                                     "until": (now + timedelta(seconds=s.send_interval)).isoformat()})
-            if s.remaining_today > 0:
-                self.schedule(s, now)
-            else:
+            # Not re-armed here: its next timer runs from this request's real start (`_started`).
+            if s.remaining_today <= 0:
                 if s.announced_used != s.quota_day_start:
                     s.announced_used = s.quota_day_start
                     self.events.service(s.id, "quota_used", f"used its daily quota of {s.daily_quota}", now,
@@ -233,7 +231,7 @@ class Dispatcher:
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
 
-    def _pick(self, s: ServiceState, now: datetime) -> Bind | None:
+    def _pick(self, s: ServiceState, now: datetime, due: datetime) -> Bind | None:
         """Fairness: the mapped user served least recently, then that user's next campaign."""
         st = self.state
         u = self.fair.pick(s.id)
@@ -249,15 +247,18 @@ class Dispatcher:
         c.taken += 1
         self.claimer.want(c)
         u.last_campaign = cid
-        # The interval runs from this request's start; the daily count is taken now and given
-        # back only if the request turns out not to count (throttled, or never made).
+        # The daily count is taken now and given back only if the request turns out not to count
+        # (throttled, or never made). `last_request_at` is provisional (the bind's time) until
+        # the request is handed to the provider; until then the service is `preparing`.
+        prev = s.last_request_at
         s.last_request_at = now
+        s.preparing = True
         s.used_today += 1
         s.remaining_today -= 1
         st.serve_counter += 1
         u.last_served = st.serve_counter
         c.in_flight += 1
-        return Bind(item, c, s, f"{c.sender_name}@{s.domain}", now)
+        return Bind(item, c, s, f"{c.sender_name}@{s.domain}", now, due, prev)
 
     async def _bind(self, binds: list[Bind]) -> None:
         unbound = await self.queries.bind([b.item.id for b in binds], [b.service.id for b in binds],
@@ -270,7 +271,30 @@ class Dispatcher:
                 # Cancelled (or otherwise settled) since it was claimed: nothing was sent.
                 self._give_back(b.service)
                 b.campaign.in_flight -= 1
-                self.wake_service(b.service)
+                self._not_started(b)
+
+    def _started(self, b: Bind) -> None:
+        """The request is handed to the provider now: the service's interval runs from here."""
+        s = b.service
+        start = self.clock.now()
+        s.last_request_at = start
+        s.preparing = False
+        if s.send_interval >= INTERVAL_EVENT_MIN:
+            self.events.service(s.id, "interval_started", f"waits {s.send_interval} s", start,
+                                {"seconds": s.send_interval,
+                                 "until": (start + timedelta(seconds=s.send_interval)).isoformat()})
+        if self.metrics is not None:
+            # Request start minus the moment its service became free (bind, render and all).
+            self.metrics.lateness((start - b.due).total_seconds())
+        self.wake_service(s)
+
+    def _not_started(self, b: Bind) -> None:
+        """No request was made after all: the interval still runs from the previous one."""
+        s = b.service
+        if s.last_request_at == b.at:
+            s.last_request_at = b.prev_request_at
+        s.preparing = False
+        self.wake_service(s)
 
     def _give_back(self, s: ServiceState) -> None:
         """A request that does not count after all; a service back from 0 may lift quota pauses."""
@@ -302,6 +326,7 @@ class Dispatcher:
             if b.at >= s.quota_day_start:
                 self._give_back(s)
             c.in_flight -= 1
+            self._not_started(b)
             self.settle.add(Settlement(b, SendResult.failed("TEMPLATE_ERROR", str(exc)[:500]), self.clock.now(),
                                        give_back=True, release=True))
             return
@@ -309,8 +334,9 @@ class Dispatcher:
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text)
         if links is not None:  # feedback: footer link, List-Unsubscribe headers, SMTP tracking
             message = links.finish(message, item.id, track=s.provider_kind == "smtp")
+        assert s.provider is not None, "service without a provider"
+        self._started(b)
         try:
-            assert s.provider is not None, "service without a provider"
             if self.fence.held():
                 result = await s.provider.send(message)
             else:

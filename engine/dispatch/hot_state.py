@@ -41,6 +41,8 @@ class ServiceState:
     # Bumped whenever the service's heap entry is replaced; older entries are stale.
     heap_gen: int = 0
     in_heap: bool = False
+    # Bound, not yet handed to the provider: re-armed when the request really starts.
+    preparing: bool = False
     # Reached its reset instant: out of the dispatch heap until the reset task has run.
     awaiting_reset: bool = False
     # (consecutive_failures, throttled_until) as last written through to the database.

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Literal, Sequence
 
 import asyncpg
@@ -71,6 +71,9 @@ class EngineOptions:
     # the same pace, so it takes over within lease + renewal seconds of the last renewal).
     lease_seconds: float = 10.0
     renew_seconds: float = 2.0
+    # Seconds added at start-up to each service's last recorded request: the row holds the
+    # bind's time, and the request itself may have started up to this much later.
+    restart_slack: float = 1.0
 
 
 class EngineStopped(EdmError):
@@ -311,6 +314,10 @@ class Engine:
 
     async def _load(self) -> None:
         await self.loader.load_all()
+        slack = timedelta(seconds=self.options.restart_slack)
+        for sv in self.state.services.values():
+            if sv.last_request_at is not None:
+                sv.last_request_at += slack
         self.start_group.begin((c.id, c.user_id) for c in self.state.campaigns.values())
         for c in self.state.campaigns.values():
             self.claimer.want(c)

@@ -16,6 +16,7 @@ from tests.engine_support import (
     make_user,
     map_user,
     new_engine,
+    quiet,
     running,
     wait_status,
 )
@@ -53,6 +54,32 @@ async def test_ten_consecutive_failures_freeze_and_unfreeze_resumes(deps) -> Non
         # A failed send is not refunded.
         assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 0
         await check_invariants(pool, esp, settings)
+
+
+async def test_a_hanging_provider_freezes_its_service_after_ten_requests_not_forty(deps) -> None:
+    """Answers (failures) take 60 intervals: without a bound on open requests, 60 would be sent
+    before the first failure came back. With it, the 10th failure in request order freezes the
+    service with at most MAX_IN_FLIGHT - 1 more requests made."""
+    from engine.dispatch.dispatcher import MAX_IN_FLIGHT
+
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=20)  # 1 s interval = 50 ms real
+    config = FakeEspConfig(users={"hanging": Knobs(fail_all=True, latency_ms=3000)})
+    async with fake_esp(config) as (url, esp):
+        user = await make_user(pool, quota=40)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, api_user="hanging")
+        await map_user(pool, user, [service])
+        await make_contacts(pool, user, 40)
+        campaign = await make_campaign(pool, user, planned=40)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await wait_status(pool, campaign, "paused", "NO_AVAILABLE_SERVICE", timeout=60)
+            await quiet(pool, engine)
+        requests = len(esp.log.entries())
+        assert 10 <= requests <= 10 + MAX_IN_FLIGHT - 1, f"{requests} requests before the freeze"
+        row = await pool.fetchrow("SELECT abnormal_frozen, consecutive_failures FROM services")
+        assert row["abnormal_frozen"] and row["consecutive_failures"] == requests
+        await check_invariants(pool, esp, settings, all_settled=False)
 
 
 async def test_throttled_requests_go_back_to_pending_and_are_sent_later(deps) -> None:

@@ -162,3 +162,13 @@ def test_fair_queues_pick_exactly_what_pick_user_picks() -> None:
         if got is not None:
             st.serve_counter += 1
             got.last_served = st.serve_counter
+
+
+def test_results_are_released_in_request_order() -> None:
+    from engine.domain.request_order import InRequestOrder
+
+    order: InRequestOrder[str] = InRequestOrder()
+    a, b, c = order.start(), order.start(), order.start()
+    assert order.finish(b, "b") == [] and order.finish(c, "c") == []
+    assert order.open == 3
+    assert order.finish(a, "a") == ["a", "b", "c"] and order.open == 0

@@ -51,6 +51,9 @@ FREEZE_AFTER = 10
 # Services whose interval is at least this long announce each wait (`service.interval_started`):
 # a wait an operator can watch. Shorter intervals would turn the stream into one event per send.
 INTERVAL_EVENT_MIN = 5
+# Requests one service may have open at the provider at once: a slow or hanging provider holds
+# at most this many (the interval alone would open one more every interval until the timeout).
+MAX_IN_FLIGHT = 4
 # Seconds between two updates of the queue-depth gauge (real time: it only paces a metric).
 DEPTH_EVERY = 1.0
 
@@ -65,6 +68,8 @@ class Bind:
     # When the service became free (its timer), and its previous request's start.
     due: datetime
     prev_request_at: datetime | None
+    # Its number among the service's requests (set when it starts).
+    seq: int = -1
 
 
 @dataclass(slots=True)
@@ -91,7 +96,7 @@ class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, claimer: Claimer, events: EventWriter,
                  write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
-                 metrics: EngineMetrics | None = None, fence: Fence):
+                 max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence):
         self.pool = pool
         self.metrics = metrics
         self.clock = clock
@@ -101,6 +106,7 @@ class Dispatcher:
         self.mark_dirty = mark_dirty
         self.reset_due = reset_due
         self.freeze_after = freeze_after
+        self.max_in_flight = max_in_flight
         self.fence = fence
         self.queries = DispatchQueries(pool, events, fence)
         self.settle: TimedOverflowBuffer[Settlement] = TimedOverflowBuffer(
@@ -218,6 +224,9 @@ class Dispatcher:
             if s.ready_at() > now:
                 self.schedule(s, now)  # a throttle extended the freeze after the timer was set
                 continue
+            if s.in_flight >= self.max_in_flight:
+                s.slot_wait = True  # re-armed when one of its requests comes back
+                continue
             b = self._pick(s, now, due_at)
             if b is None:
                 continue  # idle: re-armed when one of its users gets work
@@ -279,6 +288,8 @@ class Dispatcher:
         start = self.clock.now()
         s.last_request_at = start
         s.preparing = False
+        s.in_flight += 1
+        b.seq = s.results.start()
         if s.send_interval >= INTERVAL_EVENT_MIN:
             self.events.service(s.id, "interval_started", f"waits {s.send_interval} s", start,
                                 {"seconds": s.send_interval,
@@ -349,26 +360,34 @@ class Dispatcher:
             log.exception("provider_crashed service=%s", s.name)
             result = SendResult.failed("PROVIDER_ERROR", f"{type(exc).__name__}: {exc}"[:500])
         now = self.clock.now()
-        match result.outcome:
-            case "sent":
-                s.consecutive_failures = 0
-            case "failed":
-                s.consecutive_failures += 1
-                if s.consecutive_failures >= (s.freeze_after or self.freeze_after) and not s.abnormal_frozen:
-                    s.abnormal_frozen = True
-                    s.abnormal_reason = f"{s.consecutive_failures} consecutive failures, last: {result.error}"[:500]
-                    self._to_freeze.add(s.id)
-            case "throttled":
-                if b.at >= s.quota_day_start:
-                    self._give_back(s)
-                extend = max(result.retry_after or 0.0, float(s.send_interval))
-                until = now + timedelta(seconds=extend)
-                s.throttled_until = max(s.throttled_until or EPOCH, until)
-                self.wake_service(s)
+        s.in_flight -= 1
+        # The failure streak is one of requests: results count in the order their requests started.
+        for outcome, error in s.results.finish(b.seq, (result.outcome, result.error)):
+            self._count(s, outcome, error)
+        if s.slot_wait:
+            s.slot_wait = False
+            self.wake_service(s)
+        if result.outcome == "throttled":
+            if b.at >= s.quota_day_start:
+                self._give_back(s)
+            extend = max(result.retry_after or 0.0, float(s.send_interval))
+            until = now + timedelta(seconds=extend)
+            s.throttled_until = max(s.throttled_until or EPOCH, until)
+            self.wake_service(s)
         c.in_flight -= 1
         if self.metrics is not None:
             self.metrics.sent(s.name, result.outcome)
         self.settle.add(Settlement(b, result, now, give_back=result.outcome == "throttled"))
+
+    def _count(self, s: ServiceState, outcome: str, error: str | None) -> None:
+        if outcome == "sent":
+            s.consecutive_failures = 0
+        elif outcome == "failed":
+            s.consecutive_failures += 1
+            if s.consecutive_failures >= (s.freeze_after or self.freeze_after) and not s.abnormal_frozen:
+                s.abnormal_frozen = True
+                s.abnormal_reason = f"{s.consecutive_failures} consecutive failures, last: {error}"[:500]
+                self._to_freeze.add(s.id)
 
     async def _flush(self, batch: list[Settlement]) -> None:
         now = self.clock.now()

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from engine.domain.quota_day import next_reset
+from engine.domain.request_order import InRequestOrder
 from engine.domain.send_window import SendWindow
 from engine.providers.base import Provider
 
@@ -43,6 +44,12 @@ class ServiceState:
     in_heap: bool = False
     # Bound, not yet handed to the provider: re-armed when the request really starts.
     preparing: bool = False
+    # Requests handed to the provider and not yet answered; at the engine's bound, the service
+    # waits (`slot_wait`) for one to come back before its next request.
+    in_flight: int = 0
+    slot_wait: bool = False
+    # (outcome, error) of its requests, released in request order for the failure streak.
+    results: InRequestOrder[tuple[str, str | None]] = field(default_factory=InRequestOrder)
     # Reached its reset instant: out of the dispatch heap until the reset task has run.
     awaiting_reset: bool = False
     # (consecutive_failures, throttled_until) as last written through to the database.

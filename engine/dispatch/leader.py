@@ -71,6 +71,8 @@ class EngineOptions:
     # the same pace, so it takes over within lease + renewal seconds of the last renewal).
     lease_seconds: float = 10.0
     renew_seconds: float = 2.0
+    # Requests one service may have open at the provider at once.
+    service_in_flight: int = 4
     # Seconds added at start-up to each service's last recorded request: the row holds the
     # bind's time, and the request itself may have started up to this much later.
     restart_slack: float = 1.0
@@ -123,7 +125,8 @@ class Engine:
         self.dispatcher = Dispatcher(self.pool, self.clock, self.state, self.claimer, self.events, lock,
                                      mark_dirty=self.pauses.mark, reset_due=lambda: self.resetter.wake(),
                                      settle_batch=o.settle_batch, settle_delay=o.settle_delay,
-                                     freeze_after=o.freeze_after, metrics=self.metrics, fence=self.lease)
+                                     freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
+                                     metrics=self.metrics, fence=self.lease)
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
         self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                tracking=self.settings.smtp_tracking)

@@ -367,6 +367,8 @@ class Dispatcher:
         if s.slot_wait:
             s.slot_wait = False
             self.wake_service(s)
+        if result.outcome == "not_sent" and b.at >= s.quota_day_start:
+            self._give_back(s)  # local congestion: the provider never saw it, nothing counts
         if result.outcome == "throttled":
             if b.at >= s.quota_day_start:
                 self._give_back(s)
@@ -377,7 +379,7 @@ class Dispatcher:
         c.in_flight -= 1
         if self.metrics is not None:
             self.metrics.sent(s.name, result.outcome)
-        self.settle.add(Settlement(b, result, now, give_back=result.outcome == "throttled"))
+        self.settle.add(Settlement(b, result, now, give_back=result.outcome in ("throttled", "not_sent")))
 
     def _count(self, s: ServiceState, outcome: str, error: str | None) -> None:
         if outcome == "sent":
@@ -443,7 +445,7 @@ class Dispatcher:
             if frozen:
                 self.count_frozen()
         refunds: dict[uuid.UUID, int] = {}
-        by_id = {x.bind.item.id: x for x in throttled}
+        by_id = {x.bind.item.id: x for x in batch if x.result.outcome in ("throttled", "not_sent")}
         for r in rows:
             if r["id"] is None:
                 continue  # a per-campaign count of settled results

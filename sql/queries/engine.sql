@@ -72,8 +72,9 @@ WHERE NOT EXISTS (SELECT 1 FROM bound WHERE bound.id = b.id)
 
 -- name: settle
 -- Settles a batch of results. sent/failed close the subtask. A request that does not count
--- (`give_back`: throttled, or never made because the email could not be rendered) is unbound
--- and returned to the service's daily count; a throttled subtask goes back to pending (or to
+-- (`give_back`: throttled, or never made because the email could not be rendered or it never
+-- left this machine) is unbound and returned to the service's daily count; a throttled or
+-- not_sent subtask (a requeue) goes back to pending (or to
 -- cancelled when its campaign was cancelled meanwhile). Campaign counters move by what changed.
 WITH r AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[],
@@ -81,12 +82,13 @@ WITH r AS (
         AS r(id, outcome, message_id, error, at, service_id, attempted, give_back)
 ), changed AS (
     UPDATE subtasks s
-    SET status = CASE WHEN r.outcome <> 'throttled' THEN r.outcome
+    SET status = CASE WHEN r.outcome NOT IN ('throttled', 'not_sent') THEN r.outcome
                       WHEN c.status = 'cancelled' THEN 'cancelled'
                       ELSE 'pending' END,
         message_id = r.message_id,
         error = r.error,
-        settled_at = CASE WHEN r.outcome = 'throttled' AND c.status <> 'cancelled' THEN NULL ELSE r.at END,
+        settled_at = CASE WHEN r.outcome IN ('throttled', 'not_sent') AND c.status <> 'cancelled' THEN NULL
+                          ELSE r.at END,
         service_id = CASE WHEN r.give_back THEN NULL ELSE s.service_id END,
         from_address = CASE WHEN r.give_back THEN NULL ELSE s.from_address END,
         attempted_at = CASE WHEN r.give_back THEN NULL ELSE s.attempted_at END
@@ -117,12 +119,12 @@ WITH r AS (
     FROM given_back g WHERE v.id = g.service_id
     RETURNING v.id
 )
--- One row per campaign and final status (id NULL), plus one row per throttled request (with
+-- One row per campaign and final status (id NULL), plus one row per requeued request (with
 -- its id: the engine re-queues or refunds each): a flush of thousands returns a handful.
 SELECT campaign_id, status, count(*)::int AS n, NULL::uuid AS id
-FROM changed WHERE outcome <> 'throttled' GROUP BY campaign_id, status
+FROM changed WHERE outcome NOT IN ('throttled', 'not_sent') GROUP BY campaign_id, status
 UNION ALL
-SELECT campaign_id, status, 1, id FROM changed WHERE outcome = 'throttled';
+SELECT campaign_id, status, 1, id FROM changed WHERE outcome IN ('throttled', 'not_sent');
 
 -- name: service_live_state
 -- Writes the in-memory failure count and throttle freeze of several services at once.

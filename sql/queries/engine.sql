@@ -38,9 +38,10 @@ FOR UPDATE OF s SKIP LOCKED;                      -- a concurrent cancel or anot
 -- name: bind
 -- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and
 -- counts the requests against their services in the same statement. Fenced: nothing is bound
--- unless epoch $5 still holds an unexpired lease. Only rows still pending are bound: a cancel
--- that got there first wins. Idempotent, so a bind whose reply was lost can be sent again: a
--- row already `sending` with this very service and time was bound by the first attempt.
+-- unless epoch $5 still holds an unexpired lease. Only rows still pending are bound, and only in
+-- campaigns still active: a cancel that got there first wins, even when a throttled result put
+-- the subtask back to pending after it. Idempotent, so a bind whose reply was lost can be sent
+-- again: a row already `sending` with this very service and time was bound by the first attempt.
 -- Returns the ids NOT bound (usually none) and whether the lease held.
 WITH b AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])
@@ -52,6 +53,7 @@ WITH b AS (
     SET status = 'sending', service_id = b.service_id, from_address = b.from_address, attempted_at = b.at
     FROM b
     WHERE s.id = b.id AND s.status = 'pending' AND EXISTS (SELECT 1 FROM lease)
+      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = s.campaign_id AND c.status IN ('running', 'paused'))
     RETURNING s.id, s.service_id, s.attempted_at
 ), per_service AS (
     SELECT service_id, count(*)::int AS n, max(attempted_at) AS at FROM bound GROUP BY service_id

@@ -10,7 +10,9 @@ WITH failed AS (
 SELECT campaign_id, count(*)::int AS n FROM failed GROUP BY campaign_id;
 
 -- name: reconcile_campaigns
--- Campaign counters are caches of the subtasks table.
+-- Campaign counters are caches of the subtasks table. The active campaigns, and those whose
+-- `sending` subtasks were just failed ($1): a campaign cancelled while a send was in flight is
+-- no longer active, yet its failed_count moved.
 UPDATE campaigns c
 SET sent_count = x.sent, failed_count = x.failed, cancelled_count = x.cancelled, total = x.total
 FROM (
@@ -21,6 +23,7 @@ FROM (
            count(*)::int AS total
     FROM subtasks s
     WHERE s.campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'paused'))
+       OR s.campaign_id = ANY($1::uuid[])
     GROUP BY s.campaign_id
 ) x
 WHERE c.id = x.campaign_id

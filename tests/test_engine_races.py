@@ -1,0 +1,77 @@
+"""The races found in review (issue 8, item 6), each with its two sides interleaved by hand:
+one side is held at a known point (a row lock held by the test, a transaction left open) while
+the other runs, then released."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+import asyncpg
+
+from engine.dispatch import campaign_control
+from engine.dispatch.dispatch_queries import DispatchQueries, SettleBatch
+from engine.dispatch.fanout import start_campaign
+from engine.dispatch.recovery import recover
+from engine.infra.queries import Q
+from engine.live.events import EventWriter, MemorySink
+from engine.store import quota_ledger
+from tests.engine_support import (
+    check_invariants,
+    eventually,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+)
+
+NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+EVENTS = EventWriter(MemorySink())
+
+
+async def _running(deps, n: int, quota: int | None = None) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """(user, service, campaign): a running campaign of n subtasks on one service."""
+    pool = deps.pool
+    user = await make_user(pool, quota=n if quota is None else quota)
+    service = await make_service(pool, deps.box, deps.settings, NOW, base_url="http://127.0.0.1:9")
+    await map_user(pool, user, [service])
+    await make_contacts(pool, user, n)
+    campaign = await make_campaign(pool, user, planned=n if quota is None else min(n, quota))
+    await start_campaign(pool, EVENTS, campaign, NOW)
+    return user, service, campaign
+
+
+async def _bind(pool: asyncpg.Pool, service: uuid.UUID, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    return await DispatchQueries(pool, EVENTS).bind(ids, [service] * len(ids), ["a@b.example"] * len(ids),
+                                                     [NOW] * len(ids))
+
+
+async def _waiting_on_locks(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+
+
+async def test_recovery_recounts_a_campaign_cancelled_while_a_send_was_in_flight(deps) -> None:
+    pool = deps.pool
+    _, service, campaign = await _running(deps, 3)
+    first = await pool.fetchval("SELECT id FROM subtasks WHERE campaign_id = $1 AND seq = 1", campaign)
+    assert await _bind(pool, service, [first]) == set()
+    # Cancelled while that send is in flight; then the engine dies before settling it.
+    assert await campaign_control.cancel(pool, EVENTS, campaign, None, NOW) == 2
+    report = await recover(pool, EVENTS, NOW)
+    assert report.failed_unknown == 1
+    row = await pool.fetchrow("SELECT status, failed_count, cancelled_count FROM campaigns WHERE id = $1", campaign)
+    assert (row["status"], row["failed_count"], row["cancelled_count"]) == ("cancelled", 1, 2)
+    await check_invariants(pool, None, deps.settings)
+
+
+async def test_bind_refuses_a_pending_subtask_of_a_cancelled_campaign(deps) -> None:
+    pool = deps.pool
+    _, service, campaign = await _running(deps, 2)
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM subtasks WHERE campaign_id = $1 ORDER BY seq", campaign)]
+    # What a throttled result settling across a cancel left behind (see the settle test below).
+    await pool.execute("UPDATE campaigns SET status = 'cancelled', finished_at = $2 WHERE id = $1", campaign, NOW)
+    assert await _bind(pool, service, ids) == set(ids)
+    assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'sending'") == 0

@@ -75,3 +75,29 @@ async def test_bind_refuses_a_pending_subtask_of_a_cancelled_campaign(deps) -> N
     await pool.execute("UPDATE campaigns SET status = 'cancelled', finished_at = $2 WHERE id = $1", campaign, NOW)
     assert await _bind(pool, service, ids) == set(ids)
     assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'sending'") == 0
+
+
+async def test_a_throttled_result_settling_across_a_cancel_cancels_the_subtask(deps) -> None:
+    pool = deps.pool
+    _, service, campaign = await _running(deps, 2)
+    first = await pool.fetchval("SELECT id FROM subtasks WHERE campaign_id = $1 AND seq = 1", campaign)
+    assert await _bind(pool, service, [first]) == set()
+    batch = SettleBatch([first], ["throttled"], [None], ["42901: slow down"], [NOW], [service], [NOW], [True])
+    queries = DispatchQueries(pool, EVENTS)
+    # The cancel is half-way: campaign locked and marked, not yet committed.
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        row = await conn.fetchrow(Q["engine.lock_campaign"], campaign)
+        n = await conn.fetchval(Q["engine.cancel_subtasks"], campaign, NOW)
+        await conn.execute(Q["engine.cancel_campaign"], campaign, NOW, n,
+                           campaign_control.cancel_refund(n, row["total"], row["reserved"], row["released"]))
+        settle = asyncio.create_task(queries.settle(batch, [], [], [], NOW))
+
+        async def settled_or_waiting() -> bool:
+            return settle.done() or await _waiting_on_locks(pool) > 0
+        await eventually(settled_or_waiting, what="the settle to finish or wait for the cancel")
+        await tx.commit()
+    await settle
+    assert await pool.fetchval("SELECT status FROM subtasks WHERE id = $1", first) == "cancelled"
+    assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'pending'") == 0

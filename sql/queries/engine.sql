@@ -128,6 +128,16 @@ FROM changed WHERE outcome NOT IN ('throttled', 'not_sent') GROUP BY campaign_id
 UNION ALL
 SELECT campaign_id, status, 1, id FROM changed WHERE outcome IN ('throttled', 'not_sent');
 
+-- name: lock_requeued_campaigns
+-- Before a throttled (or never-sent) subtask goes back to pending, its campaign's row is share-
+-- locked: a cancel in progress finishes first, and the settle then sees it and cancels the
+-- subtask instead (otherwise it would be pending inside a cancelled campaign). Id order, so two
+-- settles never wait on each other crosswise.
+SELECT c.id FROM campaigns c
+WHERE c.id IN (SELECT s.campaign_id FROM subtasks s WHERE s.id = ANY($1::uuid[]))
+ORDER BY c.id
+FOR SHARE OF c;
+
 -- name: service_live_state
 -- Writes the in-memory failure count and throttle freeze of several services at once.
 UPDATE services v

@@ -101,3 +101,64 @@ async def test_a_throttled_result_settling_across_a_cancel_cancels_the_subtask(d
     await settle
     assert await pool.fetchval("SELECT status FROM subtasks WHERE id = $1", first) == "cancelled"
     assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'pending'") == 0
+
+
+async def _short_campaign(deps) -> tuple[uuid.UUID, uuid.UUID]:
+    """(user, campaign): 10 recipients, 4 units reserved, paused NO_USER_QUOTA; then 20 units added."""
+    user, _, campaign = await _running(deps, 10, quota=4)
+    row = await deps.pool.fetchrow("SELECT status, pause_reason, total, reserved FROM campaigns WHERE id = $1",
+                                   campaign)
+    assert tuple(row) == ("paused", "NO_USER_QUOTA", 10, 4)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await quota_ledger.apply(conn, user, 20, "adjust", reason="top-up")
+    return user, campaign
+
+
+async def _with_user_locked(pool: asyncpg.Pool, user: uuid.UUID, sides: list, waiters: int) -> list:
+    """Run `sides` while the user's row is locked, release it once `waiters` wait on locks."""
+    async with pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user)
+        tasks = []
+        for side in sides:
+            tasks.append(asyncio.create_task(side()))
+            n = len(tasks)
+            await eventually(lambda: _at_least(pool, n), what=f"{n} sides waiting")
+        assert waiters == len(tasks)
+        await tx.commit()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _at_least(pool: asyncpg.Pool, n: int) -> bool:
+    return await _waiting_on_locks(pool) >= n
+
+
+async def test_two_concurrent_shortfall_charges_charge_once(deps) -> None:
+    pool = deps.pool
+    user, campaign = await _short_campaign(deps)
+
+    async def charge() -> list[uuid.UUID]:
+        return await campaign_control.charge_shortfalls(pool, EVENTS, user, NOW)
+    results = await _with_user_locked(pool, user, [charge, charge], 2)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert await pool.fetchval("SELECT reserved FROM campaigns WHERE id = $1", campaign) == 10
+    assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 14
+    await check_invariants(pool, None, deps.settings, all_settled=False)
+
+
+async def test_a_shortfall_charge_and_a_cancel_neither_deadlock_nor_charge_a_cancelled_campaign(deps) -> None:
+    pool = deps.pool
+    user, campaign = await _short_campaign(deps)
+
+    async def charge() -> list[uuid.UUID]:
+        return await campaign_control.charge_shortfalls(pool, EVENTS, user, NOW)
+
+    async def cancel() -> int:
+        return await campaign_control.cancel(pool, EVENTS, campaign, None, NOW)
+    results = await _with_user_locked(pool, user, [charge, cancel], 2)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert await pool.fetchval("SELECT status FROM campaigns WHERE id = $1", campaign) == "cancelled"
+    # Nothing was sent: whatever was charged, every unit is back.
+    assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 24
+    await check_invariants(pool, None, deps.settings)

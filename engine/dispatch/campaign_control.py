@@ -116,21 +116,28 @@ async def resume(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID
 
 async def charge_shortfalls(pool: asyncpg.Pool, events: EventWriter, user_id: uuid.UUID,
                             now: datetime) -> list[uuid.UUID]:
-    """Charge the extra units campaigns paused for NO_USER_QUOTA still need, oldest first."""
+    """Charge the extra units campaigns paused for NO_USER_QUOTA still need, oldest first.
+
+    Each campaign is locked and re-read before its charge, in the transaction that charges it,
+    in the same lock order as cancel (campaign, then user): two concurrent calls cannot charge
+    one shortfall twice, a campaign cancelled meanwhile is not charged, and neither deadlocks
+    with a cancel.
+    """
     covered = []
-    for row in await pool.fetch(Q["engine.user_shortfall_campaigns"], user_id):
-        need = row["total"] - row["reserved"]
-        if need <= 0:
-            covered.append(row["id"])
-            continue
+    for candidate in await pool.fetch(Q["engine.user_shortfall_campaigns"], user_id):
         try:
             async with pool.acquire() as conn, conn.transaction():
-                await quota_ledger.apply(conn, user_id, -need, "charge", campaign_id=row["id"],
-                                         reason="recipients beyond the reservation")
-                await conn.execute(Q["engine.take_reservation"], row["id"], need)
-                await events.write(conn, [CampaignEvent(row["id"], "charged", f"{need} more units charged",
-                                                        {"units": need})], now)
+                row = await conn.fetchrow(Q["engine.lock_campaign"], candidate["id"])
+                if row is None or (row["status"], row["pause_reason"]) != ("paused", "NO_USER_QUOTA"):
+                    continue  # cancelled, resumed or completed since the list was read
+                need = row["total"] - row["released"] - row["reserved"]
+                if need > 0:
+                    await quota_ledger.apply(conn, user_id, -need, "charge", campaign_id=row["id"],
+                                             reason="recipients beyond the reservation")
+                    await conn.execute(Q["engine.take_reservation"], row["id"], need)
+                    await events.write(conn, [CampaignEvent(row["id"], "charged", f"{need} more units charged",
+                                                            {"units": need})], now)
         except QuotaInsufficient:
             break  # oldest first: a younger campaign does not jump the queue
-        covered.append(row["id"])
+        covered.append(candidate["id"])
     return covered

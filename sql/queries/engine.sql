@@ -23,7 +23,11 @@ FROM campaign_templates ct JOIN templates t ON t.id = ct.template_id
 WHERE ct.campaign_id = $1 ORDER BY ct.position;
 
 -- name: claim
--- One batch of a campaign's pending subtasks for the in-memory buffer.
+-- One batch of a campaign's pending subtasks for the in-memory buffer. A plain read, no row
+-- locks: the bind (`status = 'pending'` under its own row lock) is what guarantees at most one
+-- send. Skipping rows another transaction holds (SKIP LOCKED) would move the cursor past rows
+-- that stay pending (a cancel that rolls back) and mark the campaign exhausted with work left;
+-- a row a cancel does take is simply refused at bind.
 SELECT s.id, s.seq, s.email, s.template_id,
        coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields
 FROM subtasks s
@@ -32,8 +36,7 @@ WHERE s.campaign_id = $1
   AND s.status = 'pending'                        -- rows after the cursor are nearly all pending
   AND s.seq > $2                                  -- from the last claimed key on subtasks_campaign_id_seq_key: never re-walk settled rows
 ORDER BY s.seq                                    -- index order, so LIMIT stops early
-LIMIT $3
-FOR UPDATE OF s SKIP LOCKED;                      -- a concurrent cancel or another claimer keeps its rows
+LIMIT $3;
 
 -- name: bind
 -- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 
@@ -14,9 +14,12 @@ from engine.dispatch import campaign_control
 from engine.dispatch.dispatch_queries import DispatchQueries, SettleBatch
 from engine.dispatch.fanout import start_campaign
 from engine.dispatch.recovery import recover
+from engine.infra.clock import FakeClock
 from engine.infra.queries import Q
 from engine.live.events import EventWriter, MemorySink
 from engine.store import quota_ledger
+from engine.store.service_models import ServicePatch
+from engine.store.services import ServiceStore
 from tests.engine_support import (
     check_invariants,
     eventually,
@@ -43,9 +46,10 @@ async def _running(deps, n: int, quota: int | None = None) -> tuple[uuid.UUID, u
     return user, service, campaign
 
 
-async def _bind(pool: asyncpg.Pool, service: uuid.UUID, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+async def _bind(pool: asyncpg.Pool, service: uuid.UUID, ids: list[uuid.UUID],
+                at: datetime = NOW) -> set[uuid.UUID]:
     return await DispatchQueries(pool, EVENTS).bind(ids, [service] * len(ids), ["a@b.example"] * len(ids),
-                                                     [NOW] * len(ids))
+                                                     [at] * len(ids))
 
 
 async def _waiting_on_locks(pool: asyncpg.Pool) -> int:
@@ -162,3 +166,22 @@ async def test_a_shortfall_charge_and_a_cancel_neither_deadlock_nor_charge_a_can
     # Nothing was sent: whatever was charged, every unit is back.
     assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 24
     await check_invariants(pool, None, deps.settings)
+
+
+async def test_a_reset_time_change_counts_the_day_as_start_up_would(deps) -> None:
+    """NOW is 12:00 in Beijing; requests at 11:00 and 11:50; the reset time moves from 02:00 to
+    11:30. Live and at start-up, the day then holds one request, not two and then one."""
+    pool = deps.pool
+    _, service, campaign = await _running(deps, 2)
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM subtasks WHERE campaign_id = $1 ORDER BY seq", campaign)]
+    await _bind(pool, service, ids[:1], NOW - timedelta(hours=1))
+    await _bind(pool, service, ids[1:], NOW - timedelta(minutes=10))
+    store = ServiceStore(pool, deps.box, FakeClock(NOW), deps.settings.tz)
+    moved, changed = await store.update(service, ServicePatch(reset_time="11:30"), None)
+    assert changed and moved.quota_day_start == NOW - timedelta(minutes=30)
+    live = await pool.fetchrow("SELECT used_today, remaining_today FROM services WHERE id = $1", service)
+    assert live["used_today"] == 1
+    report = await recover(pool, EVENTS, NOW)
+    assert report.services_fixed == 0
+    assert tuple(await pool.fetchrow("SELECT used_today, remaining_today FROM services WHERE id = $1",
+                                     service)) == tuple(live)

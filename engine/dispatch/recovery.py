@@ -35,7 +35,7 @@ async def recover(pool: asyncpg.Pool, events: EventWriter, now: datetime) -> Rec
                                                 f"{r['n']} subtasks failed: outcome unknown after restart",
                                                 {"count": r["n"]}) for r in unknown], now)
         campaigns = await conn.fetch(Q["recovery.reconcile_campaigns"], [r["campaign_id"] for r in unknown])
-        services = await conn.fetch(Q["recovery.reconcile_services"])
+        services = await conn.fetch(Q["recovery.reconcile_services"], None)
     mismatched = await pool.fetch(Q["recovery.ledger_mismatches"])
     for r in mismatched:
         log.error("ledger_mismatch user=%s", r["id"])

@@ -185,6 +185,11 @@ class ServiceStore:
                     day_start, new["freeze_after"], new["warmup"], new["warmup_started"])
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {new['name']!r} already exists", field="name") from None
+            if row["quota_day_start"] != old["quota_day_start"]:
+                # The day now starts later: count it the way start-up reconciliation does, so a
+                # restart never changes what is left of it.
+                await conn.execute(Q["recovery.reconcile_services"], service_id)
+                row = await conn.fetchrow(Q["services.get"], service_id)
             for live in ("remaining_today", "quota_day_start"):
                 if row[live] != old[live]:
                     changes[live] = {"old": _shown(old[live]), "new": _shown(row[live])}

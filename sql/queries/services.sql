@@ -45,7 +45,8 @@ FROM services ORDER BY lower(name), id LIMIT $1 OFFSET $2;
 -- daily_quota), never below zero: what was already sent today stays spent.
 -- $12 is the quota-day start under a new reset time (null when it stays): a reset time moved to
 -- an hour already passed today counts as done today, so the change itself never resets the
--- quota (greatest() skips a null).
+-- quota (greatest() skips a null). When the day start moves, the store then recounts
+-- used_today from it (recovery.reconcile_services, the rule start-up applies too).
 UPDATE services SET
     name             = $2,
     provider         = $3,

@@ -167,6 +167,17 @@ async def test_the_wait_for_a_pooled_connection_is_not_the_providers_timeout(fak
     assert [r.outcome for r in results] == ["sent", "sent"]
 
 
+async def test_the_services_request_timeout_overrides_the_transports(fake: Fake) -> None:
+    fake.configure(Knobs(latency_ms=1000))
+    transport = EngageLabTransport(total_timeout=30)
+    try:
+        provider = EngageLabProvider(transport, fake.url, USER, KEY)
+        result = await provider.send(msgspec.structs.replace(message(), timeout=0.2))
+    finally:
+        await transport.close()
+    assert (result.outcome, result.error_code) == ("failed", "TIMEOUT")
+
+
 async def test_one_transport_serves_many_services_concurrently(fake: Fake, transport: EngageLabTransport) -> None:
     providers = [EngageLabProvider(transport, fake.url + "/", f"user-{i}", "k") for i in range(3)]
     results = await asyncio.gather(*(providers[n % 3].send(message(n)) for n in range(30)))

@@ -342,7 +342,8 @@ class Dispatcher:
                                        give_back=True, release=True))
             return
         message = Message(subtask_id=str(item.id), campaign_id=str(c.id), from_address=b.from_address,
-                          to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text)
+                          to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text,
+                          timeout=float(s.request_timeout))
         if links is not None:  # feedback: footer link, List-Unsubscribe headers, SMTP tracking
             message = links.finish(message, item.id, track=s.provider_kind == "smtp")
         assert s.provider is not None, "service without a provider"

@@ -26,7 +26,7 @@ log = logging.getLogger("edm.engine.hot_loader")
 # owns. The live fields (failure streak, throttle, freeze, counters, last request) belong to the
 # running engine and change only through its own work or an explicit command (hot_commands.py).
 CONFIG_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled",
-                 "freeze_after")
+                 "freeze_after", "request_timeout")
 
 
 class ProviderBuilder(Protocol):

@@ -38,6 +38,8 @@ class ServiceState:
     abnormal_reason: str | None
     # Failures in a row that freeze it abnormally; None = the engine's default.
     freeze_after: int | None = None
+    # Seconds the provider has to answer one request (once it has its connection).
+    request_timeout: int = 30
     provider: Provider | None = None
     # Bumped whenever the service's heap entry is replaced; older entries are stale.
     heap_gen: int = 0
@@ -66,7 +68,7 @@ class ServiceState:
                 quota_day_start=row["quota_day_start"], next_reset=EPOCH, last_request_at=row["last_request_at"],
                 consecutive_failures=row["consecutive_failures"], throttled_until=row["throttled_until"],
                 abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"],
-                freeze_after=row.get("freeze_after"))
+                freeze_after=row.get("freeze_after"), request_timeout=row.get("request_timeout", 30))
         s.written_live = (s.consecutive_failures, s.throttled_until)
         s.reschedule(tz, now)
         return s

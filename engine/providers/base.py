@@ -29,6 +29,9 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     # Extra headers (List-Unsubscribe, List-Unsubscribe-Post); EngageLab takes them in the
     # body's `headers` object, SMTP as real headers.
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # Seconds the provider has to answer, once the request has its connection (the service's
+    # `request_timeout`); None: the adapter's default.
+    timeout: float | None = None
 
 
 # Longest provider text the engine keeps (error texts and message ids end up in the database).

@@ -24,10 +24,11 @@ SEND_PATH = "/v1/mail/send"
 class _Attempt:
     """One request's deadline and whether it is still waiting for a pooled connection."""
 
-    __slots__ = ("deadline", "queued")
+    __slots__ = ("deadline", "timeout", "queued")
 
-    def __init__(self, deadline: asyncio.Timeout):
+    def __init__(self, deadline: asyncio.Timeout, timeout: float):
         self.deadline = deadline
+        self.timeout = timeout
         self.queued = False
 
 
@@ -36,8 +37,9 @@ class EngageLabTransport:
 
     The wait for a free pooled connection is local congestion, not the provider's slowness: it
     has its own limit (`pool_wait`), and a request that times out there never left the machine
-    (`not_sent`: back to pending, counted nowhere). The provider's timeout (`total_timeout`, for
-    connect, send and answer) starts once the request has a connection.
+    (`not_sent`: back to pending, counted nowhere). The provider's timeout (the message's, i.e.
+    the service's `request_timeout`, else `total_timeout`: connect, send and answer) starts once
+    the request has a connection.
     """
 
     def __init__(self, *, pool_limit: int = 100, connect_timeout: float = 5.0, total_timeout: float = 30.0,
@@ -62,7 +64,7 @@ class EngageLabTransport:
         attempt = ctx.trace_request_ctx
         if isinstance(attempt, _Attempt):
             attempt.queued = False
-            attempt.deadline.reschedule(asyncio.get_running_loop().time() + self.total_timeout)
+            attempt.deadline.reschedule(asyncio.get_running_loop().time() + attempt.timeout)
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session, created on first use (it must be born inside the running loop)."""
@@ -110,8 +112,8 @@ class EngageLabProvider:
         transport = self._transport
         attempt: _Attempt | None = None
         try:
-            async with asyncio.timeout(transport.total_timeout) as deadline:
-                attempt = _Attempt(deadline)
+            async with asyncio.timeout(message.timeout or transport.total_timeout) as deadline:
+                attempt = _Attempt(deadline, message.timeout or transport.total_timeout)
                 async with transport.session().post(self._url, data=orjson.dumps(payload), headers=headers,
                                                     trace_request_ctx=attempt) as resp:
                     body = await resp.read()

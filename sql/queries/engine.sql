@@ -1,7 +1,7 @@
 -- Dispatch engine: hot-state loading, claims, binds and settlements.
 
 -- name: load_services
-SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval,
+SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval, request_timeout,
        enabled, used_today, remaining_today, quota_day_start, last_request_at,
        consecutive_failures, throttled_until, abnormal_frozen, abnormal_reason, freeze_after
 FROM services WHERE $1::uuid IS NULL OR id = $1;

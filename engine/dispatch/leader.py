@@ -65,6 +65,8 @@ class EngineOptions:
     settle_batch: int = 500
     settle_delay: float = 0.02
     due_poll_seconds: float = 0.5
+    # Campaigns saved within this many seconds of the first start as one group (start_group.py).
+    start_gather_seconds: float = 0.5
     stop_timeout: float = 10.0
     freeze_after: int = 10
     # The leader lease: how long it lasts, how often the leader renews it (a standby polls at
@@ -136,7 +138,8 @@ class Engine:
         self.loader.on_campaign = lambda c: self.windows.watch(c, self.clock.now())
         self.tester = TestSender(self.pool, self.clock, self.state, lock, self.pauses.mark, self.lease)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
-                              poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns)
+                              poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns,
+                              gather_seconds=o.start_gather_seconds)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
                                     self.claimer, self.due)

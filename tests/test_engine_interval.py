@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine.dispatch.dispatch_queries import DispatchQueries
 from engine.infra.clock import SystemClock
@@ -94,3 +94,37 @@ async def _arrived(esp: object, n: int) -> bool:
     return len(esp.log.entries()) >= n  # type: ignore[attr-defined]
 
 
+
+
+class SteppedClock(SystemClock):
+    """Real time whose wall reading an NTP step can move; its monotonic reading never jumps."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return super().now() + self.offset
+
+    async def sleep_until(self, when: datetime) -> None:
+        delay = (when - self.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+async def test_a_wall_clock_step_back_neither_stalls_nor_shortens_the_interval(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = SteppedClock()
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=3)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=1)
+        await map_user(pool, user, [service])
+        await make_contacts(pool, user, 3)
+        campaign = await make_campaign(pool, user, planned=3)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await eventually(lambda: _arrived(esp, 1), what="the first request")
+            clock.offset = -timedelta(minutes=30)  # the wall clock is stepped back half an hour
+            await wait_status(pool, campaign, "completed", timeout=20)
+        gaps = arrival_gaps(esp)
+    assert len(gaps) == 2
+    assert min(gaps) >= 1 - JITTER and max(gaps) < 10, f"arrivals {gaps} s apart on a 1 s service"

@@ -65,8 +65,9 @@ class Bind:
     service: ServiceState
     from_address: str
     at: datetime
-    # When the service became free (its timer), and its previous request's start.
-    due: datetime
+    # When the service became free (its timer, on the monotonic scale), and its previous
+    # request's start (wall time).
+    due: float
     prev_request_at: datetime | None
     # Its number among the service's requests (set when it starts).
     seq: int = -1
@@ -112,7 +113,9 @@ class Dispatcher:
         self.settle: TimedOverflowBuffer[Settlement] = TimedOverflowBuffer(
             self._flush, max_size=settle_batch, max_delay=settle_delay, transient=is_transient,
             quarantine=_quarantine, on_isolated=self._on_isolated)
-        self._heap: list[tuple[datetime, int, uuid.UUID, int]] = []
+        # (ready time on the clock's monotonic scale, order, service, generation): intervals are
+        # kept off the wall clock, which may be stepped; wall time is for persistence and quota days.
+        self._heap: list[tuple[float, int, uuid.UUID, int]] = []
         self.fair = FairQueues(state)
         self._order = itertools.count()
         self._wake = asyncio.Event()
@@ -138,15 +141,15 @@ class Dispatcher:
 
     # -- timers -------------------------------------------------------------------------------
 
-    def schedule(self, s: ServiceState, now: datetime | None = None) -> None:
-        """(Re)arm a service's timer at its ready time (or now, for an idle service woken by work)."""
+    def schedule(self, s: ServiceState, now: tuple[datetime, float] | None = None) -> None:
+        """(Re)arm a service's timer at its ready time (or now, for an idle service woken by work);
+        `now` is one (wall, monotonic) reading of the clock."""
         if s.preparing:
             return  # re-armed when its request starts (`_started`)
-        if now is None:
-            now = self.clock.now()
+        wall, mono = now if now is not None else (self.clock.now(), self.clock.monotonic())
         s.heap_gen += 1
         s.in_heap = True
-        heapq.heappush(self._heap, (max(s.ready_at(), now), next(self._order), s.id, s.heap_gen))
+        heapq.heappush(self._heap, (max(s.ready_mono(wall, mono), mono), next(self._order), s.id, s.heap_gen))
         self._wake.set()
 
     def wake_service(self, s: ServiceState) -> None:
@@ -172,7 +175,7 @@ class Dispatcher:
             return
         self.fair.offer(u)
         # One clock read for all: a user may be mapped to thousands of services.
-        now = self.clock.now()
+        now = (self.clock.now(), self.clock.monotonic())
         services = self.state.services
         for sid in u.services:
             s = services.get(sid)
@@ -197,18 +200,20 @@ class Dispatcher:
                 now = self.clock.now()
                 if self.before_tick is not None:
                     self.before_tick(now)  # send windows: flags true to this tick's `now`
-                binds = self._collect(now)
+                binds = self._collect(now, self.clock.monotonic())
                 if binds:
                     await self._bind(binds)
             if binds:
                 continue
-            deadline = self._heap[0][0] if self._heap else None
+            deadline = None
+            if self._heap:
+                deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
             await wait_until(self.clock, deadline, self._wake)
 
-    def _collect(self, now: datetime) -> list[Bind]:
+    def _collect(self, now: datetime, mono: float) -> list[Bind]:
         binds: list[Bind] = []
         heap, services = self._heap, self.state.services
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= mono:
             due_at, _, sid, gen = heapq.heappop(heap)
             s = services.get(sid)
             if s is None or gen != s.heap_gen:
@@ -221,8 +226,8 @@ class Dispatcher:
                 s.awaiting_reset = True
                 self.reset_due()
                 continue
-            if s.ready_at() > now:
-                self.schedule(s, now)  # a throttle extended the freeze after the timer was set
+            if s.ready_mono(now, mono) > mono:
+                self.schedule(s, (now, mono))  # a throttle extended the freeze after the timer was set
                 continue
             if s.in_flight >= self.max_in_flight:
                 s.slot_wait = True  # re-armed when one of its requests comes back
@@ -240,7 +245,7 @@ class Dispatcher:
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
 
-    def _pick(self, s: ServiceState, now: datetime, due: datetime) -> Bind | None:
+    def _pick(self, s: ServiceState, now: datetime, due: float) -> Bind | None:
         """Fairness: the mapped user served least recently, then that user's next campaign."""
         st = self.state
         u = self.fair.pick(s.id)
@@ -285,8 +290,9 @@ class Dispatcher:
     def _started(self, b: Bind) -> None:
         """The request is handed to the provider now: the service's interval runs from here."""
         s = b.service
-        start = self.clock.now()
+        start, mono = self.clock.now(), self.clock.monotonic()
         s.last_request_at = start
+        s.last_start_mono = mono
         s.preparing = False
         s.in_flight += 1
         b.seq = s.results.start()
@@ -296,7 +302,7 @@ class Dispatcher:
                                  "until": (start + timedelta(seconds=s.send_interval)).isoformat()})
         if self.metrics is not None:
             # Request start minus the moment its service became free (bind, render and all).
-            self.metrics.lateness((start - b.due).total_seconds())
+            self.metrics.lateness(mono - b.due)
         self.wake_service(s)
 
     def _not_started(self, b: Bind) -> None:

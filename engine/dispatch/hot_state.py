@@ -49,6 +49,9 @@ class ServiceState:
     # Requests handed to the provider and not yet answered; at the engine's bound, the service
     # waits (`slot_wait`) for one to come back before its next request.
     in_flight: int = 0
+    # The last request's start on the clock's monotonic scale (None until this process sends):
+    # intervals run on it; `last_request_at` (wall time) is what is persisted and shown.
+    last_start_mono: float | None = None
     slot_wait: bool = False
     # (outcome, error) of its requests, released in request order for the failure streak.
     results: InRequestOrder[tuple[str, str | None]] = field(default_factory=InRequestOrder)
@@ -88,6 +91,18 @@ class ServiceState:
     @property
     def dispatchable(self) -> bool:
         return self.usable and self.remaining_today > 0 and not self.awaiting_reset
+
+    def ready_mono(self, wall: datetime, mono: float) -> float:
+        """`ready_at` on the monotonic scale, given one reading of both clocks: from the last
+        request's monotonic start when this process made it, else from the stored wall time."""
+        at = float("-inf")
+        if self.last_start_mono is not None:
+            at = self.last_start_mono + self.send_interval
+        elif self.last_request_at is not None:
+            at = mono + (self.last_request_at - wall).total_seconds() + self.send_interval
+        if self.throttled_until is not None:
+            at = max(at, mono + (self.throttled_until - wall).total_seconds())
+        return at
 
     def ready_at(self) -> datetime:
         """When the interval (measured from the previous request's start) and any throttle end."""

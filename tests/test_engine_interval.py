@@ -58,7 +58,7 @@ async def test_a_slow_bind_does_not_shorten_the_next_interval(deps) -> None:
         await make_contacts(pool, user, 3)
         campaign = await make_campaign(pool, user, planned=3)
         engine, _ = new_engine(settings, pool, clock, deps.box)
-        engine.dispatcher.queries = SlowFirstBind(pool, engine.events)
+        engine.dispatcher.queries = SlowFirstBind(pool, engine.events, engine.lease)
         async with running(engine):
             await wait_status(pool, campaign, "completed", timeout=30)
         await check_invariants(pool, esp, settings)
@@ -77,7 +77,7 @@ async def test_after_a_restart_the_next_request_allows_for_the_bind_to_send_dela
         await make_contacts(pool, user, 2)
         campaign = await make_campaign(pool, user, planned=2)
         first, _ = new_engine(settings, pool, clock, deps.box)
-        first.dispatcher.queries = SlowFirstBind(pool, first.events)
+        first.dispatcher.queries = SlowFirstBind(pool, first.events, first.lease)
         async with running(first):
             await eventually(lambda: _arrived(esp, 1), what="the first request")
         # The row says the bind's time; the request itself left DELAY s later.

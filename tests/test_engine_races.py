@@ -13,6 +13,7 @@ import asyncpg
 from engine.dispatch import campaign_control
 from engine.dispatch.dispatch_queries import DispatchQueries, SettleBatch
 from engine.dispatch.fanout import start_campaign
+from engine.dispatch.lease import Lease
 from engine.dispatch.recovery import recover
 from engine.infra.clock import FakeClock
 from engine.infra.queries import Q
@@ -46,10 +47,18 @@ async def _running(deps, n: int, quota: int | None = None) -> tuple[uuid.UUID, u
     return user, service, campaign
 
 
+async def _queries(pool: asyncpg.Pool) -> DispatchQueries:
+    """The dispatcher's statements under a lease of their own (binds are fenced by its epoch)."""
+    lease = Lease(pool, "races", seconds=60, renew_every=10)
+    await pool.execute("DELETE FROM engine_leader")
+    assert await lease.try_acquire()
+    return DispatchQueries(pool, EVENTS, lease)
+
+
 async def _bind(pool: asyncpg.Pool, service: uuid.UUID, ids: list[uuid.UUID],
                 at: datetime = NOW) -> set[uuid.UUID]:
-    return await DispatchQueries(pool, EVENTS).bind(ids, [service] * len(ids), ["a@b.example"] * len(ids),
-                                                     [at] * len(ids))
+    queries = await _queries(pool)
+    return await queries.bind(ids, [service] * len(ids), ["a@b.example"] * len(ids), [at] * len(ids))
 
 
 async def _waiting_on_locks(pool: asyncpg.Pool) -> int:
@@ -87,7 +96,7 @@ async def test_a_throttled_result_settling_across_a_cancel_cancels_the_subtask(d
     first = await pool.fetchval("SELECT id FROM subtasks WHERE campaign_id = $1 AND seq = 1", campaign)
     assert await _bind(pool, service, [first]) == set()
     batch = SettleBatch([first], ["throttled"], [None], ["42901: slow down"], [NOW], [service], [NOW], [True])
-    queries = DispatchQueries(pool, EVENTS)
+    queries = await _queries(pool)
     # The cancel is half-way: campaign locked and marked, not yet committed.
     async with pool.acquire() as conn:
         tx = conn.transaction()

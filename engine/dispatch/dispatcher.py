@@ -359,8 +359,9 @@ class Dispatcher:
                 result = await s.provider.send(message)
             else:
                 # The lease ended since the bind (this process was paused or cut off): a leader
-                # never sends after its lease. Not a request: back to pending, like a throttle.
-                result = SendResult.throttled("LEASE_LOST", "not sent: the engine's lease ended first")
+                # never sends after its lease. Not a request: it never left this machine, so it
+                # goes back to pending, counted nowhere (not a throttle of the provider's).
+                result = SendResult.not_sent("LEASE_LOST", "not sent: the engine's lease ended first")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug is this request's failure, not the engine's

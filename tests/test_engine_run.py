@@ -20,6 +20,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     request_count,
+    requests_answered,
     running,
     wait_status,
 )
@@ -79,7 +80,7 @@ async def test_a_scheduled_campaign_starts_at_its_time_not_before(deps) -> None:
             assert started == START + timedelta(minutes=10)
 
             async def first_request() -> bool:
-                return await request_count(pool) == 1
+                return await request_count(pool) == 1 and await requests_answered(pool, 1)
             await eventually(first_request, what="the first request")
             clock.advance(1)
             await wait_status(pool, campaign, "completed")

@@ -227,6 +227,14 @@ async def request_count(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM subtasks WHERE attempted_at IS NOT NULL"))
 
 
+async def requests_answered(pool: asyncpg.Pool, n: int) -> bool:
+    """At least `n` requests bound and none still on its way: every bound request has started
+    (a service's interval runs from its request's real start, which comes after the bind), so a
+    test may move a fake clock on without racing the start it is measured from."""
+    return await request_count(pool) >= n and \
+        await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'sending'") == 0
+
+
 async def settled_count(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM subtasks WHERE status IN ('sent', 'failed', 'cancelled')"))
 

@@ -16,6 +16,7 @@ from tests.engine_support import (
     make_user,
     map_user,
     new_engine,
+    quiet,
     running,
     wait_status,
 )
@@ -52,6 +53,59 @@ async def test_ten_consecutive_failures_freeze_and_unfreeze_resumes(deps) -> Non
         assert (row["sent_count"], row["failed_count"]) == (5, 10)
         # A failed send is not refunded.
         assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 0
+        await check_invariants(pool, esp, settings)
+
+
+async def test_a_hanging_provider_freezes_its_service_after_ten_requests_not_forty(deps) -> None:
+    """Answers (failures) take 60 intervals: without a bound on open requests, 60 would be sent
+    before the first failure came back. With it, the 10th failure in request order freezes the
+    service with at most MAX_IN_FLIGHT - 1 more requests made."""
+    from engine.dispatch.dispatcher import MAX_IN_FLIGHT
+
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=20)  # 1 s interval = 50 ms real
+    config = FakeEspConfig(users={"hanging": Knobs(fail_all=True, latency_ms=3000)})
+    async with fake_esp(config) as (url, esp):
+        user = await make_user(pool, quota=40)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, api_user="hanging")
+        await map_user(pool, user, [service])
+        await make_contacts(pool, user, 40)
+        campaign = await make_campaign(pool, user, planned=40)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await wait_status(pool, campaign, "paused", "NO_AVAILABLE_SERVICE", timeout=60)
+            await quiet(pool, engine)
+        requests = len(esp.log.entries())
+        assert 10 <= requests <= 10 + MAX_IN_FLIGHT - 1, f"{requests} requests before the freeze"
+        row = await pool.fetchrow("SELECT abnormal_frozen, consecutive_failures FROM services")
+        assert row["abnormal_frozen"] and row["consecutive_failures"] == requests
+        await check_invariants(pool, esp, settings, all_settled=False)
+
+
+async def test_a_request_that_never_left_the_machine_goes_back_to_pending(deps) -> None:
+    """One pooled connection for two services whose provider answers in 0.5 s: the requests that
+    wait past the pool limit are not the provider's failures. They go back to pending, count
+    against no quota and are sent later; nothing fails."""
+    from engine.providers import EngageLabTransport, ProviderFactory
+
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=10)
+    transport = EngageLabTransport(pool_limit=1, pool_wait=0.1, total_timeout=5)
+    async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=500))) as (url, esp):
+        user = await make_user(pool, quota=6)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(2)]
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, 6)
+        campaign = await make_campaign(pool, user, planned=6)
+        engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport))
+        async with running(engine):
+            await wait_status(pool, campaign, "completed", timeout=60)
+        assert engine.dispatcher.requests > 6, "no request waited for the pool: the test proves nothing"
+        row = await pool.fetchrow("SELECT sent_count, failed_count FROM campaigns WHERE id = $1", campaign)
+        assert (row["sent_count"], row["failed_count"]) == (6, 0)
+        assert len(esp.log.entries()) == 6
+        assert await pool.fetchval("SELECT sum(used_today) FROM services") == 6
+        assert await pool.fetchval("SELECT max(consecutive_failures) FROM services") == 0
         await check_invariants(pool, esp, settings)
 
 

@@ -16,7 +16,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     quiet,
-    request_count,
+    requests_answered,
     running,
     wait_status,
 )
@@ -27,9 +27,7 @@ RESET = datetime(2026, 11, 23, 18, 0, tzinfo=timezone.utc)
 
 
 async def _requests(pool, n: int) -> None:
-    async def check() -> bool:
-        return await request_count(pool) >= n
-    await eventually(check, what=f"{n} requests")
+    await eventually(lambda: requests_answered(pool, n), what=f"{n} requests")
 
 
 async def _resets(pool, service_id) -> int:

@@ -20,6 +20,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     request_count,
+    requests_answered,
     running,
     wait_status,
 )
@@ -79,7 +80,7 @@ async def test_a_scheduled_campaign_starts_at_its_time_not_before(deps) -> None:
             assert started == START + timedelta(minutes=10)
 
             async def first_request() -> bool:
-                return await request_count(pool) == 1
+                return await request_count(pool) == 1 and await requests_answered(pool, 1)
             await eventually(first_request, what="the first request")
             clock.advance(1)
             await wait_status(pool, campaign, "completed")
@@ -105,6 +106,32 @@ async def test_a_recipient_whose_email_cannot_render_fails_without_a_request(dep
     assert all(r["status"] == "failed" and r["error"].startswith("TEMPLATE_ERROR") and r["service_id"] is None
                for r in rows)
     assert await pool.fetchval("SELECT used_today FROM services") == 0
+    # Never sent, so never paid for: the three units are back with the user.
+    assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 3
+    row = await pool.fetchrow("SELECT reserved, released FROM campaigns WHERE id = $1", campaign)
+    assert (row["reserved"], row["released"]) == (0, 3)
+
+
+async def test_a_hostile_loop_bound_from_a_contact_fails_that_recipient_and_the_others_go_on(deps) -> None:
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=50)
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=3)
+        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url)
+        await map_user(pool, user, [service])
+        emails = await make_contacts(pool, user, 3)
+        await pool.execute("UPDATE contacts SET fields = '{\"n\": 10000}' WHERE email = $1", emails[1])
+        # Passes the save (the sample contact has no `n`); 10^8 iterations for the second contact.
+        hostile = "{% for a in range(n|default(1)) %}{% for b in range(n|default(1)) %}{% endfor %}{% endfor %}"
+        campaign = await make_campaign(pool, user, planned=3, html=hostile)
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            await wait_status(pool, campaign, "completed")
+        assert sorted(to for e in esp.log.entries() for to in e.to or []) == sorted([emails[0], emails[2]])
+        await check_invariants(pool, esp, settings)
+    failed = await pool.fetch("SELECT email, error FROM subtasks WHERE status = 'failed'")
+    assert [r["email"] for r in failed] == [emails[1]] and failed[0]["error"].startswith("TEMPLATE_ERROR")
+    assert await pool.fetchval("SELECT quota_remaining FROM users WHERE id = $1", user) == 1
 
 
 async def test_the_engine_feeds_the_metrics(deps) -> None:

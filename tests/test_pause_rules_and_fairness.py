@@ -91,6 +91,11 @@ def test_cancel_refund(cancelled: int, total: int, reserved: int, refund: int) -
     assert cancel_refund(cancelled, total, reserved) == refund
 
 
+def test_cancel_refund_after_render_failures_released_units() -> None:
+    # 10 subtasks, 2 failed to render (their units released), 3 sent, 5 cancelled: all 5 held.
+    assert cancel_refund(5, 10, 8, released=2) == 5
+
+
 def _service(quota_day_start: datetime, reset: time = time(2, 0)) -> ServiceState:
     row = {"id": uuid.uuid4(), "name": "s", "provider": "engagelab", "domain": "d.example.com", "daily_quota": 5,
            "reset_time": reset, "send_interval": 3, "enabled": True, "used_today": 0, "remaining_today": 5,
@@ -157,3 +162,13 @@ def test_fair_queues_pick_exactly_what_pick_user_picks() -> None:
         if got is not None:
             st.serve_counter += 1
             got.last_served = st.serve_counter
+
+
+def test_results_are_released_in_request_order() -> None:
+    from engine.domain.request_order import InRequestOrder
+
+    order: InRequestOrder[str] = InRequestOrder()
+    a, b, c = order.start(), order.start(), order.start()
+    assert order.finish(b, "b") == [] and order.finish(c, "c") == []
+    assert order.open == 3
+    assert order.finish(a, "a") == ["a", "b", "c"] and order.open == 0

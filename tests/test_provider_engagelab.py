@@ -141,6 +141,43 @@ async def test_slow_answer_fails_as_timeout_but_the_request_arrived(
     assert_no_secret(result, caplog)
 
 
+async def test_a_request_that_waits_too_long_for_a_pooled_connection_was_not_sent(fake: Fake) -> None:
+    fake.configure(Knobs(latency_ms=1000))
+    transport = EngageLabTransport(pool_limit=1, pool_wait=0.2, total_timeout=5)
+    try:
+        provider = EngageLabProvider(transport, fake.url, USER, KEY)
+        first, second = await asyncio.gather(provider.send(message(1)), provider.send(message(2)))
+    finally:
+        await transport.close()
+    assert first.outcome == "sent"
+    assert (second.outcome, second.error_code) == ("not_sent", "LOCAL_CONGESTION")
+    assert len(fake.log()) == 1  # it never left this machine
+
+
+async def test_the_wait_for_a_pooled_connection_is_not_the_providers_timeout(fake: Fake) -> None:
+    # Each answer takes 0.5 s, within the 0.8 s timeout; the second waits 0.5 s for the one
+    # connection first, which must not count against it.
+    fake.configure(Knobs(latency_ms=500))
+    transport = EngageLabTransport(pool_limit=1, pool_wait=5, total_timeout=0.8)
+    try:
+        provider = EngageLabProvider(transport, fake.url, USER, KEY)
+        results = await asyncio.gather(provider.send(message(1)), provider.send(message(2)))
+    finally:
+        await transport.close()
+    assert [r.outcome for r in results] == ["sent", "sent"]
+
+
+async def test_the_services_request_timeout_overrides_the_transports(fake: Fake) -> None:
+    fake.configure(Knobs(latency_ms=1000))
+    transport = EngageLabTransport(total_timeout=30)
+    try:
+        provider = EngageLabProvider(transport, fake.url, USER, KEY)
+        result = await provider.send(msgspec.structs.replace(message(), timeout=0.2))
+    finally:
+        await transport.close()
+    assert (result.outcome, result.error_code) == ("failed", "TIMEOUT")
+
+
 async def test_one_transport_serves_many_services_concurrently(fake: Fake, transport: EngageLabTransport) -> None:
     providers = [EngageLabProvider(transport, fake.url + "/", f"user-{i}", "k") for i in range(3)]
     results = await asyncio.gather(*(providers[n % 3].send(message(n)) for n in range(30)))

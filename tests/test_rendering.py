@@ -9,6 +9,7 @@ import pytest
 from jinja2.sandbox import SecurityError
 
 from engine.domain.errors import TemplateError
+from engine.templating.sandbox import MAX_STEPS, BudgetExceeded, WorkBudget
 from engine.templating.rendering import (
     MAX_OUTPUT,
     CompiledCache,
@@ -126,3 +127,29 @@ def test_cache_reuses_until_updated_at_moves() -> None:
     assert len(cache) == 2  # least recently used evicted
     with pytest.raises(TemplateError):
         cache.get(uuid.uuid4(), t0, "{{", "", "x")
+
+
+def test_a_loop_bound_from_a_contact_field_passes_the_save_and_fails_that_recipient_only() -> None:
+    compiled = compile_template("s", "{% for a in range(n) %}{% for b in range(n) %}.{% endfor %}{% endfor %}", "")
+    assert render(compiled, contact_vars("a@example.com", "A", {"n": 3})).html == "." * 9
+    with pytest.raises(TemplateError) as e:
+        render(compiled, contact_vars("b@example.com", "B", {"n": 10000}))
+    assert e.value.code == "TEMPLATE_ERROR" and e.value.field == "html_body"
+    assert isinstance(e.value.__cause__, BudgetExceeded)
+
+
+def test_the_budget_is_shared_by_the_three_parts_of_one_email() -> None:
+    # Each part alone is within budget; together they are not.
+    n = MAX_STEPS // 4 + 10  # two loops of n per part
+    loop = f"{{% for i in range({n}) %}}{{% endfor %}}{{% for i in range({n}) %}}{{% endfor %}}"
+    compile_template(loop, "", "")
+    with pytest.raises(TemplateError) as e:
+        render(compile_template(loop, loop, ""), {})
+    assert isinstance(e.value.__cause__, BudgetExceeded)
+
+
+def test_the_budget_also_has_a_deadline() -> None:
+    budget = WorkBudget(steps=10**9, seconds=0.0)
+    with pytest.raises(BudgetExceeded, match="longer than"):
+        for _ in range(100):
+            budget.step()

@@ -47,6 +47,7 @@ async def test_create_engagelab_service_with_live_state(admin: Api, clock: FakeC
     assert svc["credentials"] == {"api_user": "edm_marketing_user", "api_key": "63b8…b868"}
     assert svc["daily_quota"] == 1000 and svc["remaining_today"] == 1000 and svc["used_today"] == 0
     assert svc["reset_time"] == "02:00" and svc["send_interval"] == 5 and svc["enabled"] is True
+    assert svc["request_timeout"] == 30  # the documented default
     assert at(svc["quota_day_start"]) == datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
     assert at(svc["next_reset_at"]) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
     assert svc["abnormal_frozen"] is False and svc["abnormal_reason"] is None
@@ -117,6 +118,8 @@ BAD_CREATES: list[tuple[dict[str, Any], str]] = [
     (engagelab_payload(send_interval=0), "send_interval"),
     (engagelab_payload(send_interval=86_401), "send_interval"),
     (engagelab_payload(enabled="yes"), "enabled"),
+    (engagelab_payload(request_timeout=0), "request_timeout"),
+    (engagelab_payload(request_timeout=301), "request_timeout"),
     (engagelab_payload(colour="blue"), "colour"),
 ]
 
@@ -315,3 +318,13 @@ async def test_secrets_never_leave_whole(admin: Api, deps: Any, caplog: pytest.L
     # Sealed, not lost: the engine gets the whole secret back.
     row = await deps.pool.fetchrow(Q["services.sealed"], uuid.UUID(sid))
     assert open_credentials(deps.box, row) == {"api_user": "u2", "api_key": ENGAGELAB_KEY}
+
+
+async def test_request_timeout_is_set_per_service(admin: Api) -> None:
+    svc = await admin.ok("POST", "/services", json=engagelab_payload(request_timeout=5))
+    assert svc["request_timeout"] == 5
+    patched = await admin.ok("PATCH", f"/services/{svc['id']}", json={"request_timeout": 12})
+    assert patched["request_timeout"] == 12
+    await admin.err("PATCH", f"/services/{svc['id']}", 400, "VALIDATION_ERROR", field="request_timeout",
+                    json={"request_timeout": "12"})
+    assert (await admin.ok("GET", f"/services/{svc['id']}"))["request_timeout"] == 12

@@ -69,7 +69,12 @@ async def test_syntax_error_is_422_with_field_and_line(admin: Api, deps, part: s
 @pytest.mark.parametrize("source", ["{{ ''.__class__.__mro__[1].__subclasses__() }}",
                                     "{{ name | attr('__class__') }}",
                                     "{% set k = '__glob' ~ 'als__' %}{{ cycler.__init__[k] }}",
-                                    "{{ 'x' * 100000000 }}"])
+                                    "{{ 'x' * 100000000 }}",
+                                    # Work, not size: 10^8 iterations held the event loop for seconds.
+                                    "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}"
+                                    "{% endfor %}",
+                                    "{% macro f(n) %}{% if n < 30 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}"
+                                    "{% endmacro %}{{ f(0) }}"])
 async def test_sandbox_escapes_are_template_errors(admin: Api, deps, source: str) -> None:
     _, u = await admin.new_user()
     await u.err("POST", "/templates", 422, "TEMPLATE_ERROR", field="html_body",

@@ -15,12 +15,13 @@ from engine.live.events import CampaignEvent, EventWriter
 from engine.store import quota_ledger
 
 
-def cancel_refund(cancelled: int, total: int, reserved: int) -> int:
+def cancel_refund(cancelled: int, total: int, reserved: int, released: int = 0) -> int:
     """Units to refund when `cancelled` never-attempted subtasks go: never more than is held.
 
-    Units the start could not charge (total - reserved) were never held, so they are not refunded.
+    Units the start could not charge (total - released - reserved) were never held, so they are
+    not refunded; `released` units were already given back (emails that could not be rendered).
     """
-    shortfall = max(0, total - reserved)
+    shortfall = max(0, total - released - reserved)
     return max(0, min(reserved, cancelled - shortfall))
 
 
@@ -44,7 +45,7 @@ async def cancel(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID
         if row["status"] not in ("running", "paused"):
             raise InvalidState(f"a {row['status']} campaign cannot be cancelled here", field="status")
         n = await conn.fetchval(Q["engine.cancel_subtasks"], campaign_id, now)
-        refund = cancel_refund(n, row["total"], row["reserved"])
+        refund = cancel_refund(n, row["total"], row["reserved"], row["released"])
         await conn.execute(Q["engine.cancel_campaign"], campaign_id, now, n, refund)
         if refund:
             await quota_ledger.apply(conn, row["user_id"], refund, "refund", campaign_id=campaign_id,
@@ -62,6 +63,20 @@ async def refund_units(pool: asyncpg.Pool, campaign_id: uuid.UUID, n: int, reaso
         if units:
             await conn.execute(Q["engine.take_reservation"], campaign_id, -units)
             await quota_ledger.apply(conn, row["user_id"], units, "refund", campaign_id=campaign_id, reason=reason)
+
+
+async def release_units(pool: asyncpg.Pool, campaign_id: uuid.UUID, n: int, reason: str) -> int:
+    """Give the owner back the units of `n` subtasks never offered to a provider; returns the units.
+
+    They leave `reserved` for `released`, so the campaign's shortfall does not move.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
+        units = min(n, row["reserved"]) if row is not None else 0
+        if units:
+            await conn.execute(Q["engine.release_units"], campaign_id, units)
+            await quota_ledger.apply(conn, row["user_id"], units, "refund", campaign_id=campaign_id, reason=reason)
+    return units
 
 
 async def pause(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None,
@@ -101,21 +116,28 @@ async def resume(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID
 
 async def charge_shortfalls(pool: asyncpg.Pool, events: EventWriter, user_id: uuid.UUID,
                             now: datetime) -> list[uuid.UUID]:
-    """Charge the extra units campaigns paused for NO_USER_QUOTA still need, oldest first."""
+    """Charge the extra units campaigns paused for NO_USER_QUOTA still need, oldest first.
+
+    Each campaign is locked and re-read before its charge, in the transaction that charges it,
+    in the same lock order as cancel (campaign, then user): two concurrent calls cannot charge
+    one shortfall twice, a campaign cancelled meanwhile is not charged, and neither deadlocks
+    with a cancel.
+    """
     covered = []
-    for row in await pool.fetch(Q["engine.user_shortfall_campaigns"], user_id):
-        need = row["total"] - row["reserved"]
-        if need <= 0:
-            covered.append(row["id"])
-            continue
+    for candidate in await pool.fetch(Q["engine.user_shortfall_campaigns"], user_id):
         try:
             async with pool.acquire() as conn, conn.transaction():
-                await quota_ledger.apply(conn, user_id, -need, "charge", campaign_id=row["id"],
-                                         reason="recipients beyond the reservation")
-                await conn.execute(Q["engine.take_reservation"], row["id"], need)
-                await events.write(conn, [CampaignEvent(row["id"], "charged", f"{need} more units charged",
-                                                        {"units": need})], now)
+                row = await conn.fetchrow(Q["engine.lock_campaign"], candidate["id"])
+                if row is None or (row["status"], row["pause_reason"]) != ("paused", "NO_USER_QUOTA"):
+                    continue  # cancelled, resumed or completed since the list was read
+                need = row["total"] - row["released"] - row["reserved"]
+                if need > 0:
+                    await quota_ledger.apply(conn, user_id, -need, "charge", campaign_id=row["id"],
+                                             reason="recipients beyond the reservation")
+                    await conn.execute(Q["engine.take_reservation"], row["id"], need)
+                    await events.write(conn, [CampaignEvent(row["id"], "charged", f"{need} more units charged",
+                                                            {"units": need})], now)
         except QuotaInsufficient:
             break  # oldest first: a younger campaign does not jump the queue
-        covered.append(row["id"])
+        covered.append(candidate["id"])
     return covered

@@ -16,9 +16,8 @@ log = logging.getLogger("edm.engine.claims")
 
 
 async def claim_batch(conn: asyncpg.Connection, campaign_id: uuid.UUID, after_seq: int, limit: int) -> list[Claimed]:
-    """The next `limit` pending subtasks after `after_seq`, locked while the claim runs."""
-    async with conn.transaction():
-        rows = await conn.fetch(Q["engine.claim"], campaign_id, after_seq, limit)
+    """The next `limit` pending subtasks after `after_seq` (read only: the bind is the gate)."""
+    rows = await conn.fetch(Q["engine.claim"], campaign_id, after_seq, limit)
     # By position (the claim query's column order): thousands of rows per claim.
     return [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or {}) for r in rows]
 

@@ -105,6 +105,9 @@ class DispatchQueries:
         Returns the settle rows and the services this flush froze."""
         frozen: set[uuid.UUID] = set()
         async with self.pool.acquire() as conn, conn.transaction():
+            requeued = [i for i, o in zip(batch.ids, batch.outcomes) if o in ("throttled", "not_sent")]
+            if requeued:
+                await conn.fetch(Q["engine.lock_requeued_campaigns"], requeued)
             rows = await conn.fetch(Q["engine.settle"], batch.ids, batch.outcomes, batch.message_ids, batch.errors,
                                     batch.settled_at, batch.service_ids, batch.attempted_at, batch.give_back)
             if live:

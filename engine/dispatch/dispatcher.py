@@ -51,6 +51,9 @@ FREEZE_AFTER = 10
 # Services whose interval is at least this long announce each wait (`service.interval_started`):
 # a wait an operator can watch. Shorter intervals would turn the stream into one event per send.
 INTERVAL_EVENT_MIN = 5
+# Requests one service may have open at the provider at once: a slow or hanging provider holds
+# at most this many (the interval alone would open one more every interval until the timeout).
+MAX_IN_FLIGHT = 4
 # Seconds between two updates of the queue-depth gauge (real time: it only paces a metric).
 DEPTH_EVERY = 1.0
 
@@ -62,6 +65,12 @@ class Bind:
     service: ServiceState
     from_address: str
     at: datetime
+    # When the service became free (its timer, on the monotonic scale), and its previous
+    # request's start (wall time).
+    due: float
+    prev_request_at: datetime | None
+    # Its number among the service's requests (set when it starts).
+    seq: int = -1
 
 
 @dataclass(slots=True)
@@ -71,6 +80,8 @@ class Settlement:
     at: datetime
     # The request does not count against the service (throttled, or never made).
     give_back: bool = False
+    # Never offered to a provider (the email could not be rendered): the owner's unit comes back.
+    release: bool = False
 
 
 def _quarantine(x: Settlement, exc: BaseException) -> Settlement:
@@ -86,7 +97,7 @@ class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, claimer: Claimer, events: EventWriter,
                  write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
-                 metrics: EngineMetrics | None = None, fence: Fence):
+                 max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence):
         self.pool = pool
         self.metrics = metrics
         self.clock = clock
@@ -96,12 +107,15 @@ class Dispatcher:
         self.mark_dirty = mark_dirty
         self.reset_due = reset_due
         self.freeze_after = freeze_after
+        self.max_in_flight = max_in_flight
         self.fence = fence
         self.queries = DispatchQueries(pool, events, fence)
         self.settle: TimedOverflowBuffer[Settlement] = TimedOverflowBuffer(
             self._flush, max_size=settle_batch, max_delay=settle_delay, transient=is_transient,
             quarantine=_quarantine, on_isolated=self._on_isolated)
-        self._heap: list[tuple[datetime, int, uuid.UUID, int]] = []
+        # (ready time on the clock's monotonic scale, order, service, generation): intervals are
+        # kept off the wall clock, which may be stepped; wall time is for persistence and quota days.
+        self._heap: list[tuple[float, int, uuid.UUID, int]] = []
         self.fair = FairQueues(state)
         self._order = itertools.count()
         self._wake = asyncio.Event()
@@ -118,6 +132,8 @@ class Dispatcher:
         self._depth_at = -DEPTH_EVERY
         # Per-recipient unsubscribe links and headers (feedback); None sends messages as rendered.
         self.links: RecipientLinks | None = None
+        # Users of a start group whose claims are not all back yet (see start_group.py).
+        self._held = self.fair.held
 
     def stop(self) -> None:
         self._stopping = True
@@ -125,31 +141,45 @@ class Dispatcher:
 
     # -- timers -------------------------------------------------------------------------------
 
-    def schedule(self, s: ServiceState, now: datetime | None = None) -> None:
-        """(Re)arm a service's timer at its ready time (or now, for an idle service woken by work)."""
-        if now is None:
-            now = self.clock.now()
+    def schedule(self, s: ServiceState, now: tuple[datetime, float] | None = None) -> None:
+        """(Re)arm a service's timer at its ready time (or now, for an idle service woken by work);
+        `now` is one (wall, monotonic) reading of the clock."""
+        if s.preparing:
+            return  # re-armed when its request starts (`_started`)
+        wall, mono = now if now is not None else (self.clock.now(), self.clock.monotonic())
         s.heap_gen += 1
         s.in_heap = True
-        heapq.heappush(self._heap, (max(s.ready_at(), now), next(self._order), s.id, s.heap_gen))
+        heapq.heappush(self._heap, (max(s.ready_mono(wall, mono), mono), next(self._order), s.id, s.heap_gen))
         self._wake.set()
 
     def wake_service(self, s: ServiceState) -> None:
-        if s.dispatchable and not s.in_heap:
+        if s.dispatchable and not s.in_heap and not s.preparing:
             self.schedule(s)
+
+    def hold(self, users: set[uuid.UUID]) -> None:
+        """Offer these users to no service until `release`."""
+        self._held |= users
+
+    def release(self, users: set[uuid.UUID]) -> None:
+        users &= self._held
+        self._held -= users
+        for uid in users:
+            self.wake_user(uid)
 
     def wake_user(self, user_id: uuid.UUID) -> None:
         """The user may have new runnable work: queue it on its services and re-arm idle ones."""
+        if user_id in self._held:
+            return  # offered with the rest of its start group
         u = self.state.users.get(user_id)
         if u is None:
             return
         self.fair.offer(u)
         # One clock read for all: a user may be mapped to thousands of services.
-        now = self.clock.now()
+        now = (self.clock.now(), self.clock.monotonic())
         services = self.state.services
         for sid in u.services:
             s = services.get(sid)
-            if s is not None and not s.in_heap and s.dispatchable:
+            if s is not None and not s.in_heap and s.dispatchable and not s.preparing:
                 self.schedule(s, now)
 
     def wake(self) -> None:
@@ -170,18 +200,20 @@ class Dispatcher:
                 now = self.clock.now()
                 if self.before_tick is not None:
                     self.before_tick(now)  # send windows: flags true to this tick's `now`
-                binds = self._collect(now)
+                binds = self._collect(now, self.clock.monotonic())
                 if binds:
                     await self._bind(binds)
             if binds:
                 continue
-            deadline = self._heap[0][0] if self._heap else None
+            deadline = None
+            if self._heap:
+                deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
             await wait_until(self.clock, deadline, self._wake)
 
-    def _collect(self, now: datetime) -> list[Bind]:
+    def _collect(self, now: datetime, mono: float) -> list[Bind]:
         binds: list[Bind] = []
         heap, services = self._heap, self.state.services
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= mono:
             due_at, _, sid, gen = heapq.heappop(heap)
             s = services.get(sid)
             if s is None or gen != s.heap_gen:
@@ -194,22 +226,18 @@ class Dispatcher:
                 s.awaiting_reset = True
                 self.reset_due()
                 continue
-            if s.ready_at() > now:
-                self.schedule(s, now)  # a throttle extended the freeze after the timer was set
+            if s.ready_mono(now, mono) > mono:
+                self.schedule(s, (now, mono))  # a throttle extended the freeze after the timer was set
                 continue
-            b = self._pick(s, now)
+            if s.in_flight >= self.max_in_flight:
+                s.slot_wait = True  # re-armed when one of its requests comes back
+                continue
+            b = self._pick(s, now, due_at)
             if b is None:
                 continue  # idle: re-armed when one of its users gets work
             binds.append(b)
-            if self.metrics is not None:
-                self.metrics.lateness((now - due_at).total_seconds())
-            if s.send_interval >= INTERVAL_EVENT_MIN:
-                self.events.service(s.id, "interval_started", f"waits {s.send_interval} s", now,
-                                    {"seconds": s.send_interval,
-                                     "until": (now + timedelta(seconds=s.send_interval)).isoformat()})
-            if s.remaining_today > 0:
-                self.schedule(s, now)
-            else:
+            # Not re-armed here: its next timer runs from this request's real start (`_started`).
+            if s.remaining_today <= 0:
                 if s.announced_used != s.quota_day_start:
                     s.announced_used = s.quota_day_start
                     self.events.service(s.id, "quota_used", f"used its daily quota of {s.daily_quota}", now,
@@ -217,7 +245,7 @@ class Dispatcher:
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
 
-    def _pick(self, s: ServiceState, now: datetime) -> Bind | None:
+    def _pick(self, s: ServiceState, now: datetime, due: float) -> Bind | None:
         """Fairness: the mapped user served least recently, then that user's next campaign."""
         st = self.state
         u = self.fair.pick(s.id)
@@ -233,15 +261,18 @@ class Dispatcher:
         c.taken += 1
         self.claimer.want(c)
         u.last_campaign = cid
-        # The interval runs from this request's start; the daily count is taken now and given
-        # back only if the request turns out not to count (throttled, or never made).
+        # The daily count is taken now and given back only if the request turns out not to count
+        # (throttled, or never made). `last_request_at` is provisional (the bind's time) until
+        # the request is handed to the provider; until then the service is `preparing`.
+        prev = s.last_request_at
         s.last_request_at = now
+        s.preparing = True
         s.used_today += 1
         s.remaining_today -= 1
         st.serve_counter += 1
         u.last_served = st.serve_counter
         c.in_flight += 1
-        return Bind(item, c, s, f"{c.sender_name}@{s.domain}", now)
+        return Bind(item, c, s, f"{c.sender_name}@{s.domain}", now, due, prev)
 
     async def _bind(self, binds: list[Bind]) -> None:
         unbound = await self.queries.bind([b.item.id for b in binds], [b.service.id for b in binds],
@@ -254,7 +285,33 @@ class Dispatcher:
                 # Cancelled (or otherwise settled) since it was claimed: nothing was sent.
                 self._give_back(b.service)
                 b.campaign.in_flight -= 1
-                self.wake_service(b.service)
+                self._not_started(b)
+
+    def _started(self, b: Bind) -> None:
+        """The request is handed to the provider now: the service's interval runs from here."""
+        s = b.service
+        start, mono = self.clock.now(), self.clock.monotonic()
+        s.last_request_at = start
+        s.last_start_mono = mono
+        s.preparing = False
+        s.in_flight += 1
+        b.seq = s.results.start()
+        if s.send_interval >= INTERVAL_EVENT_MIN:
+            self.events.service(s.id, "interval_started", f"waits {s.send_interval} s", start,
+                                {"seconds": s.send_interval,
+                                 "until": (start + timedelta(seconds=s.send_interval)).isoformat()})
+        if self.metrics is not None:
+            # Request start minus the moment its service became free (bind, render and all).
+            self.metrics.lateness(mono - b.due)
+        self.wake_service(s)
+
+    def _not_started(self, b: Bind) -> None:
+        """No request was made after all: the interval still runs from the previous one."""
+        s = b.service
+        if s.last_request_at == b.at:
+            s.last_request_at = b.prev_request_at
+        s.preparing = False
+        self.wake_service(s)
 
     def _give_back(self, s: ServiceState) -> None:
         """A request that does not count after all; a service back from 0 may lift quota pauses."""
@@ -286,47 +343,61 @@ class Dispatcher:
             if b.at >= s.quota_day_start:
                 self._give_back(s)
             c.in_flight -= 1
+            self._not_started(b)
             self.settle.add(Settlement(b, SendResult.failed("TEMPLATE_ERROR", str(exc)[:500]), self.clock.now(),
-                                       give_back=True))
+                                       give_back=True, release=True))
             return
         message = Message(subtask_id=str(item.id), campaign_id=str(c.id), from_address=b.from_address,
-                          to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text)
+                          to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text,
+                          timeout=float(s.request_timeout))
         if links is not None:  # feedback: footer link, List-Unsubscribe headers, SMTP tracking
             message = links.finish(message, item.id, track=s.provider_kind == "smtp")
+        assert s.provider is not None, "service without a provider"
+        self._started(b)
         try:
-            assert s.provider is not None, "service without a provider"
             if self.fence.held():
                 result = await s.provider.send(message)
             else:
                 # The lease ended since the bind (this process was paused or cut off): a leader
-                # never sends after its lease. Not a request: back to pending, like a throttle.
-                result = SendResult.throttled("LEASE_LOST", "not sent: the engine's lease ended first")
+                # never sends after its lease. Not a request: it never left this machine, so it
+                # goes back to pending, counted nowhere (not a throttle of the provider's).
+                result = SendResult.not_sent("LEASE_LOST", "not sent: the engine's lease ended first")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug is this request's failure, not the engine's
             log.exception("provider_crashed service=%s", s.name)
             result = SendResult.failed("PROVIDER_ERROR", f"{type(exc).__name__}: {exc}"[:500])
         now = self.clock.now()
-        match result.outcome:
-            case "sent":
-                s.consecutive_failures = 0
-            case "failed":
-                s.consecutive_failures += 1
-                if s.consecutive_failures >= (s.freeze_after or self.freeze_after) and not s.abnormal_frozen:
-                    s.abnormal_frozen = True
-                    s.abnormal_reason = f"{s.consecutive_failures} consecutive failures, last: {result.error}"[:500]
-                    self._to_freeze.add(s.id)
-            case "throttled":
-                if b.at >= s.quota_day_start:
-                    self._give_back(s)
-                extend = max(result.retry_after or 0.0, float(s.send_interval))
-                until = now + timedelta(seconds=extend)
-                s.throttled_until = max(s.throttled_until or EPOCH, until)
-                self.wake_service(s)
+        s.in_flight -= 1
+        # The failure streak is one of requests: results count in the order their requests started.
+        for outcome, error in s.results.finish(b.seq, (result.outcome, result.error)):
+            self._count(s, outcome, error)
+        if s.slot_wait:
+            s.slot_wait = False
+            self.wake_service(s)
+        if result.outcome == "not_sent" and b.at >= s.quota_day_start:
+            self._give_back(s)  # local congestion: the provider never saw it, nothing counts
+        if result.outcome == "throttled":
+            if b.at >= s.quota_day_start:
+                self._give_back(s)
+            extend = max(result.retry_after or 0.0, float(s.send_interval))
+            until = now + timedelta(seconds=extend)
+            s.throttled_until = max(s.throttled_until or EPOCH, until)
+            self.wake_service(s)
         c.in_flight -= 1
         if self.metrics is not None:
             self.metrics.sent(s.name, result.outcome)
-        self.settle.add(Settlement(b, result, now, give_back=result.outcome == "throttled"))
+        self.settle.add(Settlement(b, result, now, give_back=result.outcome in ("throttled", "not_sent")))
+
+    def _count(self, s: ServiceState, outcome: str, error: str | None) -> None:
+        if outcome == "sent":
+            s.consecutive_failures = 0
+        elif outcome == "failed":
+            s.consecutive_failures += 1
+            if s.consecutive_failures >= (s.freeze_after or self.freeze_after) and not s.abnormal_frozen:
+                s.abnormal_frozen = True
+                s.abnormal_reason = f"{s.consecutive_failures} consecutive failures, last: {error}"[:500]
+                self._to_freeze.add(s.id)
 
     async def _flush(self, batch: list[Settlement]) -> None:
         now = self.clock.now()
@@ -382,7 +453,7 @@ class Dispatcher:
             if frozen:
                 self.count_frozen()
         refunds: dict[uuid.UUID, int] = {}
-        by_id = {x.bind.item.id: x for x in throttled}
+        by_id = {x.bind.item.id: x for x in batch if x.result.outcome in ("throttled", "not_sent")}
         for r in rows:
             if r["id"] is None:
                 continue  # a per-campaign count of settled results
@@ -397,6 +468,12 @@ class Dispatcher:
                 refunds[r["campaign_id"]] = refunds.get(r["campaign_id"], 0) + 1
         if refunds:
             await self.refund_cancelled(refunds)
+        released: dict[uuid.UUID, int] = {}
+        for x in batch:
+            if x.release:
+                released[x.bind.campaign.id] = released.get(x.bind.campaign.id, 0) + 1
+        if released:
+            await self.refund_unrendered(released)
         await self.maybe_complete({x.bind.campaign.id for x in batch})
 
     def _on_isolated(self, x: Settlement, exc: BaseException, rewritten: bool) -> None:
@@ -445,6 +522,18 @@ class Dispatcher:
         for campaign_id, n in refunds.items():
             async with self.write_lock:
                 await refund_units(self.pool, campaign_id, n, "throttled request of a cancelled campaign")
+
+    async def refund_unrendered(self, released: dict[uuid.UUID, int]) -> None:
+        """Render failures were never sends: their quota units go back to the campaign's owner."""
+        from engine.dispatch.campaign_control import release_units
+
+        for campaign_id, n in released.items():
+            async with self.write_lock:
+                units = await release_units(self.pool, campaign_id, n, "email could not be rendered")
+            c = self.state.campaigns.get(campaign_id)
+            if c is not None:
+                c.reserved -= units
+                c.released += units
 
     async def maybe_complete(self, campaign_ids: set[uuid.UUID]) -> None:
         """Complete the campaigns whose every subtask is settled (the database has the last word)."""

@@ -22,6 +22,8 @@ class FairQueues:
         self.state = state
         self._heaps: dict[uuid.UUID, list[Entry]] = {}
         self._members: dict[uuid.UUID, set[uuid.UUID]] = {}
+        # Users held back with their start group: dropped from the queues, offered again on release.
+        self.held: set[uuid.UUID] = set()
 
     def _tiebreak(self, u: UserState) -> float:
         return self.state.campaigns[u.campaigns[0]].created_ts if u.campaigns else 0.0
@@ -53,7 +55,7 @@ class FairQueues:
         while heap:
             last, tiebreak, uid_int, uid = heap[0]
             u = st.users.get(uid)
-            if u is None or service_id not in u.services or not st.has_runnable(u):
+            if u is None or service_id not in u.services or uid in self.held or not st.has_runnable(u):
                 heapq.heappop(heap)
                 members.discard(uid)
                 continue

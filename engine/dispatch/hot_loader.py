@@ -26,7 +26,7 @@ log = logging.getLogger("edm.engine.hot_loader")
 # owns. The live fields (failure streak, throttle, freeze, counters, last request) belong to the
 # running engine and change only through its own work or an explicit command (hot_commands.py).
 CONFIG_FIELDS = ("name", "provider_kind", "domain", "daily_quota", "reset_time", "send_interval", "enabled",
-                 "freeze_after")
+                 "freeze_after", "request_timeout")
 
 
 class ProviderBuilder(Protocol):
@@ -100,7 +100,8 @@ class HotLoader:
         c = self.state.campaigns.get(row["id"])
         if c is None:
             c = CampaignState(row["id"], row["user_id"], row["status"], row["pause_reason"], row["sender_name"],
-                              row["total"], row["reserved"], row["created_at"], name=row["name"])
+                              row["total"], row["reserved"], row["created_at"], name=row["name"],
+                              released=row["released"])
             for t in await self.pool.fetch(Q["engine.campaign_templates"], c.id):
                 try:
                     c.templates[t["id"]] = compile_template(t["subject"], t["html_body"], t["text_body"])
@@ -111,6 +112,7 @@ class HotLoader:
         else:
             c.status, c.pause_reason, c.total, c.reserved = (row["status"], row["pause_reason"], row["total"],
                                                              row["reserved"])
+            c.released = row["released"]
         c.window = window_of(row.get("send_window"), self.tz)
         if self.on_campaign is not None:
             self.on_campaign(c)

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from engine.domain.quota_day import next_reset
+from engine.domain.request_order import InRequestOrder
 from engine.domain.send_window import SendWindow
 from engine.providers.base import Provider
 
@@ -37,10 +38,23 @@ class ServiceState:
     abnormal_reason: str | None
     # Failures in a row that freeze it abnormally; None = the engine's default.
     freeze_after: int | None = None
+    # Seconds the provider has to answer one request (once it has its connection).
+    request_timeout: int = 30
     provider: Provider | None = None
     # Bumped whenever the service's heap entry is replaced; older entries are stale.
     heap_gen: int = 0
     in_heap: bool = False
+    # Bound, not yet handed to the provider: re-armed when the request really starts.
+    preparing: bool = False
+    # Requests handed to the provider and not yet answered; at the engine's bound, the service
+    # waits (`slot_wait`) for one to come back before its next request.
+    in_flight: int = 0
+    # The last request's start on the clock's monotonic scale (None until this process sends):
+    # intervals run on it; `last_request_at` (wall time) is what is persisted and shown.
+    last_start_mono: float | None = None
+    slot_wait: bool = False
+    # (outcome, error) of its requests, released in request order for the failure streak.
+    results: InRequestOrder[tuple[str, str | None]] = field(default_factory=InRequestOrder)
     # Reached its reset instant: out of the dispatch heap until the reset task has run.
     awaiting_reset: bool = False
     # (consecutive_failures, throttled_until) as last written through to the database.
@@ -57,7 +71,7 @@ class ServiceState:
                 quota_day_start=row["quota_day_start"], next_reset=EPOCH, last_request_at=row["last_request_at"],
                 consecutive_failures=row["consecutive_failures"], throttled_until=row["throttled_until"],
                 abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"],
-                freeze_after=row.get("freeze_after"))
+                freeze_after=row.get("freeze_after"), request_timeout=row.get("request_timeout", 30))
         s.written_live = (s.consecutive_failures, s.throttled_until)
         s.reschedule(tz, now)
         return s
@@ -77,6 +91,18 @@ class ServiceState:
     @property
     def dispatchable(self) -> bool:
         return self.usable and self.remaining_today > 0 and not self.awaiting_reset
+
+    def ready_mono(self, wall: datetime, mono: float) -> float:
+        """`ready_at` on the monotonic scale, given one reading of both clocks: from the last
+        request's monotonic start when this process made it, else from the stored wall time."""
+        at = float("-inf")
+        if self.last_start_mono is not None:
+            at = self.last_start_mono + self.send_interval
+        elif self.last_request_at is not None:
+            at = mono + (self.last_request_at - wall).total_seconds() + self.send_interval
+        if self.throttled_until is not None:
+            at = max(at, mono + (self.throttled_until - wall).total_seconds())
+        return at
 
     def ready_at(self) -> datetime:
         """When the interval (measured from the previous request's start) and any throttle end."""
@@ -126,6 +152,8 @@ class CampaignState:
     # Its send window, and whether it is closed as of the dispatcher's last tick (send_windows.py).
     window: SendWindow | None = None
     window_closed: bool = False
+    # Units given back for subtasks never offered to a provider (they still count in `total`).
+    released: int = 0
     # `created_at` as a POSIX timestamp: the fairness tie-break reads it on every pick.
     created_ts: float = field(init=False)
 
@@ -135,7 +163,7 @@ class CampaignState:
     @property
     def shortfall(self) -> int:
         """Subtasks not covered by the owner's quota (the extra the start could not charge)."""
-        return max(0, self.total - self.reserved)
+        return max(0, self.total - self.released - self.reserved)
 
     @property
     def runnable(self) -> bool:

@@ -14,8 +14,8 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Awaitable, Callable, Literal
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable, Literal, Sequence
 
 import asyncpg
 
@@ -23,6 +23,7 @@ from engine.dispatch import campaign_control
 from engine.dispatch.claims import Claimer
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.due import DueStarter
+from engine.dispatch.start_group import StartGroup
 from engine.dispatch.fanout import StartOutcome
 from engine.dispatch.hot_commands import HotCommands, decode, encode
 from engine.dispatch.hot_loader import HotLoader, ProviderBuilder
@@ -64,12 +65,19 @@ class EngineOptions:
     settle_batch: int = 500
     settle_delay: float = 0.02
     due_poll_seconds: float = 0.5
+    # Campaigns saved within this many seconds of the first start as one group (start_group.py).
+    start_gather_seconds: float = 0.5
     stop_timeout: float = 10.0
     freeze_after: int = 10
     # The leader lease: how long it lasts, how often the leader renews it (a standby polls at
     # the same pace, so it takes over within lease + renewal seconds of the last renewal).
     lease_seconds: float = 10.0
     renew_seconds: float = 2.0
+    # Requests one service may have open at the provider at once.
+    service_in_flight: int = 4
+    # Seconds added at start-up to each service's last recorded request: the row holds the
+    # bind's time, and the request itself may have started up to this much later.
+    restart_slack: float = 1.0
 
 
 class EngineStopped(EdmError):
@@ -119,7 +127,8 @@ class Engine:
         self.dispatcher = Dispatcher(self.pool, self.clock, self.state, self.claimer, self.events, lock,
                                      mark_dirty=self.pauses.mark, reset_due=lambda: self.resetter.wake(),
                                      settle_batch=o.settle_batch, settle_delay=o.settle_delay,
-                                     freeze_after=o.freeze_after, metrics=self.metrics, fence=self.lease)
+                                     freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
+                                     metrics=self.metrics, fence=self.lease)
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
         self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                tracking=self.settings.smtp_tracking)
@@ -129,10 +138,12 @@ class Engine:
         self.loader.on_campaign = lambda c: self.windows.watch(c, self.clock.now())
         self.tester = TestSender(self.pool, self.clock, self.state, lock, self.pauses.mark, self.lease)
         self.due = DueStarter(self.pool, self.clock, self.events, self._on_started,
-                              poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns)
+                              poll_seconds=o.due_poll_seconds, max_active=self.settings.max_concurrent_campaigns,
+                              gather_seconds=o.start_gather_seconds)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
                                     self.claimer, self.due)
+        self.start_group = StartGroup(self.state, self.dispatcher)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -309,6 +320,11 @@ class Engine:
 
     async def _load(self) -> None:
         await self.loader.load_all()
+        slack = timedelta(seconds=self.options.restart_slack)
+        for sv in self.state.services.values():
+            if sv.last_request_at is not None:
+                sv.last_request_at += slack
+        self.start_group.begin((c.id, c.user_id) for c in self.state.campaigns.values())
         for c in self.state.campaigns.values():
             self.claimer.want(c)
         for sv in self.state.services.values():
@@ -321,6 +337,7 @@ class Engine:
     # -- callbacks from the parts ---------------------------------------------------------------
 
     async def _on_filled(self, c: CampaignState) -> None:
+        self.start_group.filled(c.id)
         if c.buffer:
             self.dispatcher.wake_user(c.user_id)
         elif not c.has_pending and c.in_flight == 0:
@@ -333,9 +350,11 @@ class Engine:
         self.dispatcher.wake_service(s)
         self.pauses.mark(set(self.state.service_users.get(s.id, ())))
 
-    async def _on_started(self, outcome: StartOutcome) -> None:
-        if outcome.status in ("running", "paused"):
-            await self.commands.reload_campaign(outcome.campaign_id)
+    async def _on_started(self, outcomes: Sequence[StartOutcome]) -> None:
+        started = [o for o in outcomes if o.status in ("running", "paused")]
+        self.start_group.begin((o.campaign_id, o.user_id) for o in started)
+        for o in started:
+            await self.commands.reload_campaign(o.campaign_id)
 
     # -- commands (the API's `deps.engine`) -----------------------------------------------------
 

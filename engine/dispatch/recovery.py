@@ -34,8 +34,8 @@ async def recover(pool: asyncpg.Pool, events: EventWriter, now: datetime) -> Rec
         await events.write(conn, [CampaignEvent(r["campaign_id"], "outcome_unknown",
                                                 f"{r['n']} subtasks failed: outcome unknown after restart",
                                                 {"count": r["n"]}) for r in unknown], now)
-        campaigns = await conn.fetch(Q["recovery.reconcile_campaigns"])
-        services = await conn.fetch(Q["recovery.reconcile_services"])
+        campaigns = await conn.fetch(Q["recovery.reconcile_campaigns"], [r["campaign_id"] for r in unknown])
+        services = await conn.fetch(Q["recovery.reconcile_services"], None)
     mismatched = await pool.fetch(Q["recovery.ledger_mismatches"])
     for r in mismatched:
         log.error("ledger_mismatch user=%s", r["id"])

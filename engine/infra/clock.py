@@ -13,6 +13,10 @@ class Clock(Protocol):
         """The current time, timezone-aware (UTC)."""
         ...
 
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps (intervals in memory); wall time is `now()`."""
+        ...
+
     async def sleep_until(self, when: datetime) -> None:
         """Return once `now() >= when` (or earlier if woken by the caller's own events)."""
         ...
@@ -21,6 +25,9 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     async def sleep_until(self, when: datetime) -> None:
         delay = (when - self.now()).total_seconds()
@@ -32,14 +39,15 @@ class FakeClock:
     """A clock that only moves when told to; sleepers wake when time passes their deadline."""
 
     def __init__(self, start: datetime | None = None):
-        self._now = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._now = self._start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
         self._changed = asyncio.Event()
 
     def now(self) -> datetime:
         return self._now
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        """Fake seconds since the clock was made: it moves with `advance`/`set`, never back."""
+        return (self._now - self._start).total_seconds()
 
     def set(self, when: datetime) -> None:
         if when < self._now:

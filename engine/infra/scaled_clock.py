@@ -19,13 +19,17 @@ class ScaledClock:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         self.factor = factor
-        self._base_virtual = start
+        self._base_virtual = self._origin = start
         self._real = time.monotonic if wall_anchor is None else time.time
         self._base_real = self._real() if wall_anchor is None else wall_anchor
         self._changed = asyncio.Event()
 
     def now(self) -> datetime:
         return self._base_virtual + timedelta(seconds=(self._real() - self._base_real) * self.factor)
+
+    def monotonic(self) -> float:
+        """Virtual seconds since the clock was made (jumps forward with `advance`, never back)."""
+        return (self.now() - self._origin).total_seconds()
 
     def advance(self, seconds: float) -> None:
         """Jump forward; sleepers whose deadline is passed wake at once."""

@@ -9,7 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-Outcome = Literal["sent", "failed", "throttled", "unknown"]
+Outcome = Literal["sent", "failed", "throttled", "not_sent", "unknown"]
 
 # Dispatch aims at a few tens of milliseconds after a service frees (DESIGN.md section 6).
 LATENESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -6,12 +6,14 @@ from typing import Literal, Protocol
 
 import msgspec
 
-Outcome = Literal["sent", "failed", "throttled"]
+# `not_sent`: the request never left this machine (local congestion); it goes back to pending.
+Outcome = Literal["sent", "failed", "throttled", "not_sent"]
 
 # Error codes the adapters produce themselves (providers' own codes pass through as strings).
 NETWORK_ERROR = "NETWORK_ERROR"
 TIMEOUT = "TIMEOUT"
 INVALID_MESSAGE = "INVALID_MESSAGE"
+LOCAL_CONGESTION = "LOCAL_CONGESTION"
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,6 +29,9 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     # Extra headers (List-Unsubscribe, List-Unsubscribe-Post); EngageLab takes them in the
     # body's `headers` object, SMTP as real headers.
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # Seconds the provider has to answer, once the request has its connection (the service's
+    # `request_timeout`); None: the adapter's default.
+    timeout: float | None = None
 
 
 # Longest provider text the engine keeps (error texts and message ids end up in the database).
@@ -72,6 +77,10 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def failed(cls, code: str, error: str) -> "SendResult":
         return cls(outcome="failed", error_code=code, error=error)
+
+    @classmethod
+    def not_sent(cls, code: str, error: str) -> "SendResult":
+        return cls(outcome="not_sent", error_code=code, error=error)
 
     @classmethod
     def throttled(cls, code: str, error: str, retry_after: float | None = None) -> "SendResult":

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from engine.providers.base import NETWORK_ERROR, TIMEOUT, Message, SendResult, scrub
+from engine.providers.base import LOCAL_CONGESTION, NETWORK_ERROR, TIMEOUT, Message, SendResult, scrub
 
 log = logging.getLogger("edm.providers.engagelab")
 
@@ -21,20 +21,57 @@ DEFAULT_BASE_URL = "https://email.api.engagelab.cc"
 SEND_PATH = "/v1/mail/send"
 
 
-class EngageLabTransport:
-    """Owns the one HTTP session (and its connection pool) shared by every EngageLab service."""
+class _Attempt:
+    """One request's deadline and whether it is still waiting for a pooled connection."""
 
-    def __init__(self, *, pool_limit: int = 100, connect_timeout: float = 5.0, total_timeout: float = 30.0):
+    __slots__ = ("deadline", "timeout", "queued")
+
+    def __init__(self, deadline: asyncio.Timeout, timeout: float):
+        self.deadline = deadline
+        self.timeout = timeout
+        self.queued = False
+
+
+class EngageLabTransport:
+    """Owns the one HTTP session (and its connection pool) shared by every EngageLab service.
+
+    The wait for a free pooled connection is local congestion, not the provider's slowness: it
+    has its own limit (`pool_wait`), and a request that times out there never left the machine
+    (`not_sent`: back to pending, counted nowhere). The provider's timeout (the message's, i.e.
+    the service's `request_timeout`, else `total_timeout`: connect, send and answer) starts once
+    the request has a connection.
+    """
+
+    def __init__(self, *, pool_limit: int = 100, connect_timeout: float = 5.0, total_timeout: float = 30.0,
+                 pool_wait: float = 10.0):
         self.pool_limit = pool_limit
-        self.timeout = aiohttp.ClientTimeout(total=total_timeout, connect=connect_timeout)
+        self.total_timeout = total_timeout
+        self.pool_wait = pool_wait
+        # aiohttp's own `connect` timeout would include the pool wait: only the TCP connect here.
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect_timeout)
+        self._trace = aiohttp.TraceConfig()
+        self._trace.on_connection_queued_start.append(self._queued)
+        self._trace.on_connection_queued_end.append(self._dequeued)
         self._session: aiohttp.ClientSession | None = None
+
+    async def _queued(self, session: aiohttp.ClientSession, ctx: Any, params: Any) -> None:
+        attempt = ctx.trace_request_ctx
+        if isinstance(attempt, _Attempt):
+            attempt.queued = True
+            attempt.deadline.reschedule(asyncio.get_running_loop().time() + self.pool_wait)
+
+    async def _dequeued(self, session: aiohttp.ClientSession, ctx: Any, params: Any) -> None:
+        attempt = ctx.trace_request_ctx
+        if isinstance(attempt, _Attempt):
+            attempt.queued = False
+            attempt.deadline.reschedule(asyncio.get_running_loop().time() + attempt.timeout)
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session, created on first use (it must be born inside the running loop)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.pool_limit, limit_per_host=0, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self.timeout, raise_for_status=False,
+                connector=connector, timeout=self.timeout, raise_for_status=False, trace_configs=[self._trace],
                 headers={"User-Agent": "edm-dispatch"},
             )
         return self._session
@@ -72,11 +109,19 @@ class EngageLabProvider:
         if message.headers:
             payload["headers"] = message.headers
         headers = {"Authorization": self._auth, "Content-Type": "application/json"}
+        transport = self._transport
+        attempt: _Attempt | None = None
         try:
-            async with self._transport.session().post(self._url, data=orjson.dumps(payload), headers=headers) as resp:
-                body = await resp.read()
-                return self._result(resp.status, resp.headers.get("Retry-After"), body, resp.reason or "")
+            async with asyncio.timeout(message.timeout or transport.total_timeout) as deadline:
+                attempt = _Attempt(deadline, message.timeout or transport.total_timeout)
+                async with transport.session().post(self._url, data=orjson.dumps(payload), headers=headers,
+                                                    trace_request_ctx=attempt) as resp:
+                    body = await resp.read()
+                    return self._result(resp.status, resp.headers.get("Retry-After"), body, resp.reason or "")
         except asyncio.TimeoutError as exc:
+            if attempt is not None and attempt.queued:
+                log.warning("engagelab_pool_wait api_user=%s waited=%.1fs", self.api_user, transport.pool_wait)
+                return SendResult.not_sent(LOCAL_CONGESTION, f"no free connection in {transport.pool_wait:g} s")
             # Covers aiohttp's connect and read timeouts (both are TimeoutError subclasses).
             return self._trouble(TIMEOUT, f"no answer from the provider in time ({type(exc).__name__})")
         except (aiohttp.ClientError, OSError) as exc:

@@ -90,7 +90,8 @@ class SmtpProvider:
         async with self._lock:
             try:
                 client = await self._connection()
-                await client.send_message(mime, sender=message.from_address, recipients=[message.to])
+                await client.send_message(mime, sender=message.from_address, recipients=[message.to],
+                                          timeout=message.timeout or self.timeout)
             except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
                 await self._drop()
                 return self._error(exc)

@@ -41,6 +41,9 @@ class Warmup(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     schedule: Annotated[list[RampQuota], msgspec.Meta(min_length=1, max_length=365)] | None = None
     start: RampQuota | None = None
     factor: Annotated[float, msgspec.Meta(gt=1, le=10)] | None = None
+# Seconds the provider has to answer one request, once it has its connection.
+RequestTimeout = Annotated[int, msgspec.Meta(ge=1, le=300)]
+DEFAULT_REQUEST_TIMEOUT = 30
 # Checked against the provider's shape by engine.store.service_credentials; errors name the key.
 CredentialsIn = Annotated[dict[str, Any], msgspec.Meta(
     description='engagelab: {api_user, api_key}; smtp: {host, port, username, password, '
@@ -60,6 +63,7 @@ class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
     freeze_after: FreezeAfter | None = None
     # Day 1 is the current quota day (today's quota is the ramp's first).
     warmup: Warmup | None = None
+    request_timeout: RequestTimeout = DEFAULT_REQUEST_TIMEOUT
 
 
 class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,6 +81,7 @@ class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
     freeze_after: FreezeAfter | None | UnsetType = UNSET
     # A new ramp (or null: none) takes effect at the next reset; its day 1 is that quota day.
     warmup: Warmup | None | UnsetType = UNSET
+    request_timeout: RequestTimeout | UnsetType = UNSET
 
 
 class Service(msgspec.Struct):
@@ -90,6 +95,7 @@ class Service(msgspec.Struct):
     daily_quota: int
     reset_time: str
     send_interval: int
+    request_timeout: int
     enabled: bool
     used_today: int
     remaining_today: int

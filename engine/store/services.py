@@ -57,7 +57,8 @@ def service_of(row: Mapping[str, Any], tz: ZoneInfo) -> Service:
     return Service(
         id=row["id"], name=row["name"], provider=row["provider"], domain=row["domain"],
         credentials=dict(row["credentials_hint"]), base_url=row["base_url"], daily_quota=row["daily_quota"],
-        reset_time=format_hhmm(row["reset_time"]), send_interval=row["send_interval"], enabled=row["enabled"],
+        reset_time=format_hhmm(row["reset_time"]), send_interval=row["send_interval"],
+        request_timeout=row["request_timeout"], enabled=row["enabled"],
         used_today=row["used_today"], remaining_today=row["remaining_today"],
         quota_day_start=row["quota_day_start"],
         next_reset_at=next_reset(row["reset_time"], tz, row["quota_day_start"]),
@@ -123,14 +124,14 @@ class ServiceStore:
                 row = await conn.fetchrow(
                     Q["services.insert"], body.name, body.provider, body.domain.lower(), seal(self.box, creds),
                     view, body.base_url, body.daily_quota, reset, body.send_interval, body.enabled, day.start,
-                    body.freeze_after, ramp_doc, started, first_quota)
+                    body.freeze_after, ramp_doc, started, first_quota, body.request_timeout)
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {body.name!r} already exists", field="name") from None
             await write_status(conn, row["id"], "created", f"service {body.name!r} created", {
                 "name": body.name, "provider": body.provider, "domain": row["domain"], "credentials": view,
                 "base_url": body.base_url, "daily_quota": body.daily_quota, "reset_time": body.reset_time,
                 "send_interval": body.send_interval, "enabled": body.enabled, "freeze_after": body.freeze_after,
-                "warmup": ramp_doc,
+                "warmup": ramp_doc, "request_timeout": body.request_timeout,
             }, operator_id)
         log.info("service_created id=%s name=%s provider=%s operator=%s", row["id"], body.name, body.provider,
                  operator_id)
@@ -182,9 +183,14 @@ class ServiceStore:
                 row = await conn.fetchrow(
                     Q["services.update"], service_id, new["name"], new["provider"], sealed, hint, new["domain"],
                     new["base_url"], new["daily_quota"], new["reset_time"], new["send_interval"], new["enabled"],
-                    day_start, new["freeze_after"], new["warmup"], new["warmup_started"])
+                    day_start, new["freeze_after"], new["warmup"], new["warmup_started"], new["request_timeout"])
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {new['name']!r} already exists", field="name") from None
+            if row["quota_day_start"] != old["quota_day_start"]:
+                # The day now starts later: count it the way start-up reconciliation does, so a
+                # restart never changes what is left of it.
+                await conn.execute(Q["recovery.reconcile_services"], service_id)
+                row = await conn.fetchrow(Q["services.get"], service_id)
             for live in ("remaining_today", "quota_day_start"):
                 if row[live] != old[live]:
                     changes[live] = {"old": _shown(old[live]), "new": _shown(row[live])}
@@ -252,7 +258,7 @@ class ServiceStore:
 
 
 _EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
-             "freeze_after", "warmup", "warmup_started")
+             "freeze_after", "warmup", "warmup_started", "request_timeout")
 
 
 def _merged(old: Mapping[str, Any], patch: ServicePatch) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SecurityError
 
 from engine.domain.errors import TemplateError
-from engine.templating.sandbox import GuardedSandbox
+from engine.templating.sandbox import BudgetExceeded, GuardedSandbox, count_loop_steps, work_budget
 
 Part = Literal["subject", "html_body", "text_body"]
 # Largest rendered part, in characters; a template that grows past it is stopped.
@@ -80,7 +80,7 @@ def _compile_part(part: Part, source: str) -> Template:
         internal = _internal_reference(tree)
         if internal is not None:
             raise SecurityError(f"access to internal attribute {internal!r} is not allowed")
-        compiled = env.from_string(tree)
+        compiled = env.from_string(count_loop_steps(tree))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{part}: line {exc.lineno}: {exc.message}", field=part,
                             details={"line": exc.lineno}) from exc
@@ -125,20 +125,24 @@ def _render_part(part: Part, template: Template, variables: Mapping[str, Any],
     any error the part is rendered again through `generate`, whose traceback rewriting gives
     the template line of the error (rendering is deterministic, so it fails the same way).
     """
-    if scope is None:
-        return _render_reported(part, template, variables)
-    env = template.environment
-    ctx = env.context_class(env, {**scope, **variables}, template.name, template.blocks)
-    size = 0
-    chunks: list[str] = []
-    try:
-        for chunk in template.root_render_func(ctx):
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                break
-            chunks.append(chunk)
-    except Exception:
-        return _render_reported(part, template, variables)
+    with work_budget():
+        if scope is None:
+            return _render_reported(part, template, variables)
+        env = template.environment
+        ctx = env.context_class(env, {**scope, **variables}, template.name, template.blocks)
+        size = 0
+        chunks: list[str] = []
+        try:
+            for chunk in template.root_render_func(ctx):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    break
+                chunks.append(chunk)
+        except BudgetExceeded as exc:
+            # Not rendered again for its line: that would double the time spent.
+            raise TemplateError(f"{part}: {exc}", field=part) from exc
+        except Exception:
+            return _render_reported(part, template, variables)
     if size > MAX_OUTPUT:
         raise TemplateError(f"{part}: rendered text is longer than {MAX_OUTPUT} characters", field=part)
     return "".join(chunks)
@@ -149,11 +153,13 @@ def _render_reported(part: Part, template: Template, variables: Mapping[str, Any
     size = 0
     chunks: list[str] = []
     try:
-        for chunk in template.generate(variables):
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                raise TemplateError(f"{part}: rendered text is longer than {MAX_OUTPUT} characters", field=part)
-            chunks.append(chunk)
+        with work_budget():
+            for chunk in template.generate(variables):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise TemplateError(f"{part}: rendered text is longer than {MAX_OUTPUT} characters",
+                                        field=part)
+                chunks.append(chunk)
     except TemplateError:
         raise
     except Exception as exc:  # whatever the template did wrong, it is the template's error
@@ -177,6 +183,12 @@ def _template_line(exc: BaseException) -> int | None:
 def render(compiled: Compiled, variables: Mapping[str, Any]) -> Rendered:
     """Render one recipient's email; raises TEMPLATE_ERROR naming the part that failed."""
     scopes = compiled.scopes
+    with work_budget():  # one budget for the three parts: the event loop waits for all of them
+        return _render_all(compiled, variables, scopes)
+
+
+def _render_all(compiled: Compiled, variables: Mapping[str, Any],
+                scopes: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> Rendered:
     subject = _LINE_BREAKS.sub(" ", _render_part("subject", compiled.subject, variables, scopes[0])).strip()
     html = _render_part("html_body", compiled.html, variables, scopes[1]) if compiled.html is not None else ""
     text = _render_part("text_body", compiled.text, variables, scopes[2]) if compiled.text is not None else ""

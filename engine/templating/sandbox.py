@@ -5,14 +5,24 @@ from mutating objects; it does not stop a template from building a huge value. T
 below refuse the operations whose output size the template author chooses (`'x' * n`, `**`,
 `%`-formatting widths, padding filters and methods, `range`) past fixed limits, so one bad
 template cannot exhaust the engine's memory. Every refusal raises `SecurityError`.
+
+Nor does it stop a template from computing for ever (`{% for a in range(10000) %}{% for b in
+range(10000) %}`, or a loop bound taken from a contact field). Every loop iteration and every
+call is one step of a work budget (`WorkBudget`): past `MAX_STEPS` steps, or past `MAX_SECONDS`
+of rendering, the render stops with `BudgetExceeded` (a `SecurityError`), so one email never holds
+the event loop for more than about `MAX_SECONDS`. Loops are counted by rewriting every `{% for %}`
+of a parsed template to iterate through the `_edm_step` filter (`count_loop_steps`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Iterable, Iterator
 
-from jinja2 import ChainableUndefined, pass_eval_context
+from jinja2 import ChainableUndefined, nodes, pass_eval_context
 from jinja2.filters import do_center, do_format, do_indent, do_replace
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
@@ -26,6 +36,13 @@ MAX_WIDTH = 10_000
 MAX_RANGE = 10_000
 # Largest integer `**` may produce, in bits.
 MAX_POWER_BITS = 10_000
+
+# Loop iterations plus calls one email's render may take: real emails take a few hundred.
+MAX_STEPS = 20_000
+# Wall time one email's render may take: the event loop waits for it.
+MAX_SECONDS = 0.05
+# The clock is read every this many steps (a step itself costs well under a microsecond).
+_CLOCK_EVERY = 32
 
 _PRINTF_WIDTH = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 # str methods whose result size depends on an argument rather than on the string.
@@ -97,6 +114,68 @@ def _check_sized_method(owner: str, name: str, args: tuple[Any, ...], kwargs: di
                 _check_replace(owner, args[0], args[1])
 
 
+class BudgetExceeded(SecurityError):
+    """The template did more work than one email may."""
+
+
+class WorkBudget:
+    """Steps and seconds left to one render (an email, or one part of a preview or a trial)."""
+
+    __slots__ = ("steps", "deadline")
+
+    def __init__(self, steps: int = MAX_STEPS, seconds: float = MAX_SECONDS):
+        self.steps = steps
+        self.deadline = time.perf_counter() + seconds
+
+    def step(self) -> None:
+        self.steps -= 1
+        if self.steps < 0:
+            raise BudgetExceeded(f"the template takes more than {MAX_STEPS} loop iterations and calls")
+        if self.steps % _CLOCK_EVERY == 0 and time.perf_counter() > self.deadline:
+            raise BudgetExceeded(f"the template takes longer than {int(MAX_SECONDS * 1000)} ms to render")
+
+
+_budget: contextvars.ContextVar[WorkBudget | None] = contextvars.ContextVar("edm_template_budget", default=None)
+
+
+@contextlib.contextmanager
+def work_budget() -> Iterator[WorkBudget]:
+    """A budget for the renders inside the block; an enclosing block's budget is kept (shared)."""
+    current = _budget.get()
+    if current is not None:
+        yield current
+        return
+    budget = WorkBudget()
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+def _step() -> None:
+    budget = _budget.get()
+    if budget is None:
+        raise SecurityError("templates render inside a work budget")  # a programming error
+    budget.step()
+
+
+def _counted(iterable: Iterable[Any]) -> Iterator[Any]:
+    budget = _budget.get()
+    if budget is None:
+        raise SecurityError("templates render inside a work budget")
+    for item in iterable:
+        budget.step()
+        yield item
+
+
+def count_loop_steps(tree: nodes.Template) -> nodes.Template:
+    """Rewrite every `{% for x in it %}` to `{% for x in it|_edm_step %}`: each iteration is a step."""
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Filter(loop.iter, "_edm_step", [], [], None, None, lineno=loop.iter.lineno)
+    return tree
+
+
 def capped_range(*args: int) -> range:
     rng = range(*args)
     if len(rng) > MAX_RANGE:
@@ -138,6 +217,7 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _step()
         owner = getattr(__obj, "__self__", None)
         name = getattr(__obj, "__name__", "")
         if isinstance(owner, str) and name in _SIZED_METHODS:
@@ -165,4 +245,4 @@ def _guarded_filters() -> dict[str, Callable[..., Any]]:
         _check_replace(str(s), old, new)
         return do_replace(eval_ctx, s, old, new, count)
 
-    return {"center": center, "indent": indent, "format": format_, "replace": replace}
+    return {"center": center, "indent": indent, "format": format_, "replace": replace, "_edm_step": _counted}

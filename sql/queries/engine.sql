@@ -1,7 +1,7 @@
 -- Dispatch engine: hot-state loading, claims, binds and settlements.
 
 -- name: load_services
-SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval,
+SELECT id, name, provider, domain, credentials, base_url, daily_quota, reset_time, send_interval, request_timeout,
        enabled, used_today, remaining_today, quota_day_start, last_request_at,
        consecutive_failures, throttled_until, abnormal_frozen, abnormal_reason, freeze_after
 FROM services WHERE $1::uuid IS NULL OR id = $1;
@@ -11,7 +11,7 @@ SELECT user_id, service_id FROM user_service_map_items WHERE $1::uuid IS NULL OR
 
 -- name: load_active_campaigns
 -- Running and paused campaigns: the engine's working set.
-SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.created_at, c.name,
+SELECT c.id, c.user_id, c.status, c.pause_reason, c.sender_name, c.total, c.reserved, c.released, c.created_at, c.name,
        c.send_window
 FROM campaigns c
 WHERE c.status IN ('running', 'paused') AND ($1::uuid IS NULL OR c.id = $1)
@@ -23,7 +23,11 @@ FROM campaign_templates ct JOIN templates t ON t.id = ct.template_id
 WHERE ct.campaign_id = $1 ORDER BY ct.position;
 
 -- name: claim
--- One batch of a campaign's pending subtasks for the in-memory buffer.
+-- One batch of a campaign's pending subtasks for the in-memory buffer. A plain read, no row
+-- locks: the bind (`status = 'pending'` under its own row lock) is what guarantees at most one
+-- send. Skipping rows another transaction holds (SKIP LOCKED) would move the cursor past rows
+-- that stay pending (a cancel that rolls back) and mark the campaign exhausted with work left;
+-- a row a cancel does take is simply refused at bind.
 SELECT s.id, s.seq, s.email, s.template_id,
        coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields
 FROM subtasks s
@@ -32,15 +36,15 @@ WHERE s.campaign_id = $1
   AND s.status = 'pending'                        -- rows after the cursor are nearly all pending
   AND s.seq > $2                                  -- from the last claimed key on subtasks_campaign_id_seq_key: never re-walk settled rows
 ORDER BY s.seq                                    -- index order, so LIMIT stops early
-LIMIT $3
-FOR UPDATE OF s SKIP LOCKED;                      -- a concurrent cancel or another claimer keeps its rows
+LIMIT $3;
 
 -- name: bind
 -- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and
 -- counts the requests against their services in the same statement. Fenced: nothing is bound
--- unless epoch $5 still holds an unexpired lease. Only rows still pending are bound: a cancel
--- that got there first wins. Idempotent, so a bind whose reply was lost can be sent again: a
--- row already `sending` with this very service and time was bound by the first attempt.
+-- unless epoch $5 still holds an unexpired lease. Only rows still pending are bound, and only in
+-- campaigns still active: a cancel that got there first wins, even when a throttled result put
+-- the subtask back to pending after it. Idempotent, so a bind whose reply was lost can be sent
+-- again: a row already `sending` with this very service and time was bound by the first attempt.
 -- Returns the ids NOT bound (usually none) and whether the lease held.
 WITH b AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])
@@ -52,6 +56,7 @@ WITH b AS (
     SET status = 'sending', service_id = b.service_id, from_address = b.from_address, attempted_at = b.at
     FROM b
     WHERE s.id = b.id AND s.status = 'pending' AND EXISTS (SELECT 1 FROM lease)
+      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = s.campaign_id AND c.status IN ('running', 'paused'))
     RETURNING s.id, s.service_id, s.attempted_at
 ), per_service AS (
     SELECT service_id, count(*)::int AS n, max(attempted_at) AS at FROM bound GROUP BY service_id
@@ -72,8 +77,9 @@ WHERE NOT EXISTS (SELECT 1 FROM bound WHERE bound.id = b.id)
 
 -- name: settle
 -- Settles a batch of results. sent/failed close the subtask. A request that does not count
--- (`give_back`: throttled, or never made because the email could not be rendered) is unbound
--- and returned to the service's daily count; a throttled subtask goes back to pending (or to
+-- (`give_back`: throttled, or never made because the email could not be rendered or it never
+-- left this machine) is unbound and returned to the service's daily count; a throttled or
+-- not_sent subtask (a requeue) goes back to pending (or to
 -- cancelled when its campaign was cancelled meanwhile). Campaign counters move by what changed.
 WITH r AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[],
@@ -81,12 +87,13 @@ WITH r AS (
         AS r(id, outcome, message_id, error, at, service_id, attempted, give_back)
 ), changed AS (
     UPDATE subtasks s
-    SET status = CASE WHEN r.outcome <> 'throttled' THEN r.outcome
+    SET status = CASE WHEN r.outcome NOT IN ('throttled', 'not_sent') THEN r.outcome
                       WHEN c.status = 'cancelled' THEN 'cancelled'
                       ELSE 'pending' END,
         message_id = r.message_id,
         error = r.error,
-        settled_at = CASE WHEN r.outcome = 'throttled' AND c.status <> 'cancelled' THEN NULL ELSE r.at END,
+        settled_at = CASE WHEN r.outcome IN ('throttled', 'not_sent') AND c.status <> 'cancelled' THEN NULL
+                          ELSE r.at END,
         service_id = CASE WHEN r.give_back THEN NULL ELSE s.service_id END,
         from_address = CASE WHEN r.give_back THEN NULL ELSE s.from_address END,
         attempted_at = CASE WHEN r.give_back THEN NULL ELSE s.attempted_at END
@@ -117,12 +124,22 @@ WITH r AS (
     FROM given_back g WHERE v.id = g.service_id
     RETURNING v.id
 )
--- One row per campaign and final status (id NULL), plus one row per throttled request (with
+-- One row per campaign and final status (id NULL), plus one row per requeued request (with
 -- its id: the engine re-queues or refunds each): a flush of thousands returns a handful.
 SELECT campaign_id, status, count(*)::int AS n, NULL::uuid AS id
-FROM changed WHERE outcome <> 'throttled' GROUP BY campaign_id, status
+FROM changed WHERE outcome NOT IN ('throttled', 'not_sent') GROUP BY campaign_id, status
 UNION ALL
-SELECT campaign_id, status, 1, id FROM changed WHERE outcome = 'throttled';
+SELECT campaign_id, status, 1, id FROM changed WHERE outcome IN ('throttled', 'not_sent');
+
+-- name: lock_requeued_campaigns
+-- Before a throttled (or never-sent) subtask goes back to pending, its campaign's row is share-
+-- locked: a cancel in progress finishes first, and the settle then sees it and cancels the
+-- subtask instead (otherwise it would be pending inside a cancelled campaign). Id order, so two
+-- settles never wait on each other crosswise.
+SELECT c.id FROM campaigns c
+WHERE c.id IN (SELECT s.campaign_id FROM subtasks s WHERE s.id = ANY($1::uuid[]))
+ORDER BY c.id
+FOR SHARE OF c;
 
 -- name: service_live_state
 -- Writes the in-memory failure count and throttle freeze of several services at once.
@@ -193,7 +210,7 @@ WHERE id = $1 AND status = 'paused'
 RETURNING id;
 
 -- name: lock_campaign
-SELECT id, user_id, status, pause_reason, reserved, total, sender_id, scheduled_at
+SELECT id, user_id, status, pause_reason, reserved, released, total, sender_id, scheduled_at
 FROM campaigns WHERE id = $1 FOR UPDATE;
 
 -- name: cancel_subtasks
@@ -215,8 +232,12 @@ WHERE id = $1;
 -- Refund of units a campaign no longer needs (or charge of extra ones): moves `reserved`.
 UPDATE campaigns SET reserved = reserved + $2, updated_at = now() WHERE id = $1;
 
+-- name: release_units
+-- Units of subtasks never offered to a provider go back to the owner (see campaign_control).
+UPDATE campaigns SET reserved = reserved - $2, released = released + $2, updated_at = now() WHERE id = $1;
+
 -- name: user_shortfall_campaigns
-SELECT id, total, reserved FROM campaigns
+SELECT id, total - released AS total, reserved FROM campaigns
 WHERE user_id = $1 AND status = 'paused' AND pause_reason = 'NO_USER_QUOTA' ORDER BY created_at, id;
 
 -- name: service_exists

@@ -10,7 +10,9 @@ WITH failed AS (
 SELECT campaign_id, count(*)::int AS n FROM failed GROUP BY campaign_id;
 
 -- name: reconcile_campaigns
--- Campaign counters are caches of the subtasks table.
+-- Campaign counters are caches of the subtasks table. The active campaigns, and those whose
+-- `sending` subtasks were just failed ($1): a campaign cancelled while a send was in flight is
+-- no longer active, yet its failed_count moved.
 UPDATE campaigns c
 SET sent_count = x.sent, failed_count = x.failed, cancelled_count = x.cancelled, total = x.total
 FROM (
@@ -21,6 +23,7 @@ FROM (
            count(*)::int AS total
     FROM subtasks s
     WHERE s.campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'paused'))
+       OR s.campaign_id = ANY($1::uuid[])
     GROUP BY s.campaign_id
 ) x
 WHERE c.id = x.campaign_id
@@ -28,8 +31,10 @@ WHERE c.id = x.campaign_id
 RETURNING c.id;
 
 -- name: reconcile_services
--- used_today = requests bound in the current quota day; remaining moves by the same
--- correction so a manual adjustment of it survives.
+-- used_today = requests bound in the current quota day (attempted at or after quota_day_start);
+-- remaining moves by the same correction so a manual adjustment of it survives. The one rule
+-- for that count: at start-up for every service ($1 null), and live for one service whose
+-- reset time change moved its quota day start (services.update).
 UPDATE services v
 SET used_today = x.used,
     remaining_today = greatest(v.remaining_today - (x.used - v.used_today), 0),
@@ -41,6 +46,7 @@ FROM (
              WHERE s.service_id = v2.id AND s.attempted_at >= v2.quota_day_start)::int AS used,
            (SELECT max(s.attempted_at) FROM subtasks s WHERE s.service_id = v2.id) AS last_at
     FROM services v2
+    WHERE $1::uuid IS NULL OR v2.id = $1
 ) x
 WHERE v.id = x.id
   AND (v.used_today <> x.used OR x.last_at > coalesce(v.last_request_at, '-infinity'))

@@ -8,22 +8,26 @@ SELECT id FROM services WHERE lower(name) = lower($1) AND id IS DISTINCT FROM $2
 -- name: insert
 INSERT INTO services (name, provider, domain, credentials, credentials_hint, base_url, daily_quota,
                       reset_time, send_interval, enabled, used_today, remaining_today, quota_day_start,
-                      freeze_after, warmup, warmup_started)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, coalesce($15::integer, $7::integer), $11, $12, $13, $14)
+                      freeze_after, warmup, warmup_started, request_timeout)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, coalesce($15::integer, $7::integer), $11, $12, $13, $14,
+        $16)
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          created_at, updated_at;
 
 -- name: get
 SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at
+       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          created_at, updated_at
 FROM services WHERE id = $1;
 
 -- name: lock
 -- Held for the rest of an edit so the old values written to the status log are the ones replaced.
 SELECT id, name, provider, domain, credentials, credentials_hint, base_url, daily_quota, reset_time,
-       send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started
+       send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started,
+       request_timeout
 FROM services WHERE id = $1 FOR UPDATE;
 
 -- name: sealed
@@ -35,7 +39,8 @@ SELECT true FROM services WHERE id = $1;
 -- name: list
 SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at,
+       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          created_at, updated_at,
        count(*) OVER () AS total
 FROM services ORDER BY lower(name), id LIMIT $1 OFFSET $2;
 
@@ -45,7 +50,8 @@ FROM services ORDER BY lower(name), id LIMIT $1 OFFSET $2;
 -- daily_quota), never below zero: what was already sent today stays spent.
 -- $12 is the quota-day start under a new reset time (null when it stays): a reset time moved to
 -- an hour already passed today counts as done today, so the change itself never resets the
--- quota (greatest() skips a null).
+-- quota (greatest() skips a null). When the day start moves, the store then recounts
+-- used_today from it (recovery.reconcile_services, the rule start-up applies too).
 UPDATE services SET
     name             = $2,
     provider         = $3,
@@ -62,11 +68,13 @@ UPDATE services SET
     freeze_after     = $13,
     warmup           = $14,
     warmup_started   = $15,
+    request_timeout  = $16,
     updated_at       = now()
 WHERE id = $1
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          created_at, updated_at;
 
 -- name: set_enabled
 -- Matches nothing when the flag already has that value, so a repeated call logs nothing.
@@ -74,14 +82,16 @@ UPDATE services SET enabled = $2, updated_at = now()
 WHERE id = $1 AND enabled <> $2
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          created_at, updated_at;
 
 -- name: set_remaining
 UPDATE services SET remaining_today = $2, updated_at = now()
 WHERE id = $1
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at;
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          created_at, updated_at;
 
 -- name: log_status
 INSERT INTO service_status_log (service_id, kind, message, data, operator_id)

@@ -1,13 +1,17 @@
-"""Claims: the batch query walks the pending index from the last claimed seq (EXPLAIN-pinned),
-skips rows another transaction holds, and never returns settled rows."""
+"""Claims: the batch query walks the (campaign_id, seq) key from the last claimed seq
+(EXPLAIN-pinned), passes over rows another transaction holds (SKIP LOCKED) without moving the
+cursor past them, and never returns settled rows."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import datetime, timezone
 
-from engine.dispatch.claims import claim_batch
+from engine.dispatch.claims import Claimer, claim_batch
+from engine.dispatch.hot_state import CampaignState, HotState
 from engine.infra.queries import Q
-from tests.engine_support import make_campaign, make_user
+from tests.engine_support import eventually, make_campaign, make_user
 
 
 async def _campaign_with_subtasks(pool, n: int):
@@ -43,19 +47,57 @@ async def test_claim_plan_walks_the_campaign_seq_index_from_the_cursor(deps) -> 
     assert "seq >" in scans[0]["Index Cond"], scans[0]
 
 
-async def test_claims_follow_the_cursor_and_do_not_skip_locked_rows(deps) -> None:
+async def test_claims_follow_the_cursor_and_stop_short_of_locked_rows(deps) -> None:
     pool = deps.pool
-    campaign = await _campaign_with_subtasks(pool, 10)
+    campaign = await _campaign_with_subtasks(pool, 12)
     async with pool.acquire() as conn:
         first = await claim_batch(conn, campaign, 0, 4)
-        assert [c.seq for c in first] == [1, 2, 3, 4]
-        second = await claim_batch(conn, campaign, first[-1].seq, 4)
-        assert [c.seq for c in second] == [5, 6, 7, 8]
+        assert ([c.seq for c in first.items], first.gap) == ([1, 2, 3, 4], None)
+        second = await claim_batch(conn, campaign, 4, 4)
+        assert [c.seq for c in second.items] == [5, 6, 7, 8]
     await pool.execute("UPDATE subtasks SET status = 'sent' WHERE campaign_id = $1 AND seq = 9", campaign)
     async with pool.acquire() as holder, holder.transaction():
-        await holder.execute("SELECT 1 FROM subtasks WHERE campaign_id = $1 AND seq = 10 FOR UPDATE", campaign)
+        await holder.execute("SELECT 1 FROM subtasks WHERE campaign_id = $1 AND seq = 11 FOR UPDATE", campaign)
         async with pool.acquire() as conn:
-            # seq 9 is settled; seq 10 is held by another transaction (a cancel that may yet roll
-            # back) and still pending: claimed, so the cursor never moves past a row left pending
-            # and the claim is not mistaken for the campaign's last. The bind decides.
-            assert [c.seq for c in await claim_batch(conn, campaign, 8, 4)] == [10]
+            # seq 9 is settled; seq 11 is held by another transaction (a cancel that may yet roll
+            # back): SKIP LOCKED passes it over, and the claim stops short of it, so the cursor
+            # never moves past a row that may stay pending and the claim is not the campaign's last.
+            held = await claim_batch(conn, campaign, 8, 4)
+            assert ([c.seq for c in held.items], held.gap) == ([10], 11)
+            # Held at the very front: nothing claimed, the gap says why.
+            front = await claim_batch(conn, campaign, 10, 4)
+            assert ([c.seq for c in front.items], front.gap) == ([], 11)
+    async with pool.acquire() as conn:
+        after = await claim_batch(conn, campaign, 10, 4)
+        assert ([c.seq for c in after.items], after.gap) == ([11, 12], None)
+
+
+async def test_a_claim_that_met_a_held_row_is_not_the_campaigns_last_and_comes_back_for_it(deps) -> None:
+    pool = deps.pool
+    campaign = await _campaign_with_subtasks(pool, 6)
+    state = HotState()
+    c = CampaignState(campaign, campaign, "running", None, "news", 6, 6, datetime.now(timezone.utc))
+    state.add_campaign(c)
+    filled: list[int] = []
+
+    async def on_filled(cs: CampaignState) -> None:
+        filled.append(len(cs.buffer))
+
+    claimer = Claimer(pool, state, on_filled, batch=16)
+    task = asyncio.create_task(claimer.run())
+    try:
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute("SELECT 1 FROM subtasks WHERE campaign_id = $1 AND seq = 3 FOR UPDATE", campaign)
+            claimer.want(c)
+            await eventually(lambda: _true(bool(filled)), what="the first claim")
+            # Stopped short of the held row: 1 and 2 only, the cursor before 3, not exhausted.
+            assert ([i.seq for i in c.buffer], c.cursor, c.exhausted) == ([1, 2], 2, False)
+        # The holder is gone: the claimer comes back by itself and takes the rest.
+        await eventually(lambda: _true(c.exhausted), what="the claim after the lock was released")
+        assert [i.seq for i in c.buffer] == [1, 2, 3, 4, 5, 6]
+    finally:
+        task.cancel()
+
+
+async def _true(value: bool) -> bool:
+    return value

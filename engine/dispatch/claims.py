@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import asyncpg
@@ -15,11 +16,31 @@ from engine.infra.queries import Q
 log = logging.getLogger("edm.engine.claims")
 
 
-async def claim_batch(conn: asyncpg.Connection, campaign_id: uuid.UUID, after_seq: int, limit: int) -> list[Claimed]:
-    """The next `limit` pending subtasks after `after_seq` (read only: the bind is the gate)."""
-    rows = await conn.fetch(Q["engine.claim"], campaign_id, after_seq, limit)
-    # By position (the claim query's column order): thousands of rows per claim.
-    return [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or {}) for r in rows]
+# Seconds before a campaign whose claim passed over held rows is claimed again (the holder is a
+# short transaction: a cancel, a settle).
+GAP_RETRY = 0.2
+
+
+@dataclass(frozen=True)
+class Claim:
+    items: list[Claimed]
+    # The first pending row passed over because another transaction held it (None = none): the
+    # claim stops short of it, so the cursor never moves past a row that may stay pending.
+    gap: int | None
+
+
+async def claim_batch(conn: asyncpg.Connection, campaign_id: uuid.UUID, after_seq: int, limit: int) -> Claim:
+    """The next `limit` pending subtasks after `after_seq`, up to the first row another
+    transaction holds (FOR UPDATE SKIP LOCKED, then a look for what it passed over)."""
+    async with conn.transaction():
+        rows = await conn.fetch(Q["engine.claim"], campaign_id, after_seq, limit)
+        # By position (the claim query's column order): thousands of rows per claim.
+        items = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or {}) for r in rows]
+        bound = items[-1].seq if len(items) == limit else None
+        gap = await conn.fetchval(Q["engine.claim_gap"], campaign_id, after_seq, bound, [i.id for i in items])
+    if gap is not None:
+        items = [i for i in items if i.seq < gap]
+    return Claim(items, gap)
 
 
 class Claimer:
@@ -64,7 +85,7 @@ class Claimer:
             size = self.size(c)
             try:
                 async with self.pool.acquire() as conn:
-                    items = await claim_batch(conn, c.id, c.cursor, size)
+                    claim = await claim_batch(conn, c.id, c.cursor, size)
             except BaseException:
                 self._wanted[campaign_id] = None  # still wanted when the task is restarted
                 raise
@@ -72,9 +93,18 @@ class Claimer:
                 c.refilling = False
             if self.state.campaigns.get(campaign_id) is not c:
                 continue  # cancelled or reloaded while the claim ran
+            items = claim.items
             if items:
                 c.cursor = items[-1].seq
                 c.buffer.extend(items)
-            if len(items) < size:
+            if claim.gap is not None:
+                # Rows held by another transaction: not the end of the campaign; look again soon.
+                asyncio.get_running_loop().call_later(GAP_RETRY, self._retry, campaign_id)
+            elif len(items) < size:
                 c.exhausted = True
             await self.on_filled(c)
+
+    def _retry(self, campaign_id: uuid.UUID) -> None:
+        c = self.state.campaigns.get(campaign_id)
+        if c is not None:
+            self.want(c)

@@ -23,20 +23,33 @@ FROM campaign_templates ct JOIN templates t ON t.id = ct.template_id
 WHERE ct.campaign_id = $1 ORDER BY ct.position;
 
 -- name: claim
--- One batch of a campaign's pending subtasks for the in-memory buffer. A plain read, no row
--- locks: the bind (`status = 'pending'` under its own row lock) is what guarantees at most one
--- send. Skipping rows another transaction holds (SKIP LOCKED) would move the cursor past rows
--- that stay pending (a cancel that rolls back) and mark the campaign exhausted with work left;
--- a row a cancel does take is simply refused at bind.
-SELECT s.id, s.seq, s.email, s.template_id,
+-- One batch of a campaign's pending subtasks for the in-memory buffer, claimed in one short
+-- transaction with FOR UPDATE SKIP LOCKED: rows another transaction holds (a cancel, a settle)
+-- are passed over, never waited for. Passing a row over must not move the cursor past it
+-- (a cancel that rolls back leaves it pending): see claim_gap.
+WITH picked AS (
+    SELECT s.id, s.seq, s.email, s.template_id, s.contact_id
+    FROM subtasks s
+    WHERE s.campaign_id = $1
+      AND s.status = 'pending'                    -- rows after the cursor are nearly all pending
+      AND s.seq > $2                              -- from the last claimed key on subtasks_campaign_id_seq_key
+    ORDER BY s.seq                                -- index order, so LIMIT stops early
+    LIMIT $3
+    FOR UPDATE OF s SKIP LOCKED                   -- held rows are passed over, not waited for
+)
+SELECT p.id, p.seq, p.email, p.template_id,
        coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields
-FROM subtasks s
-LEFT JOIN contacts c ON c.id = s.contact_id      -- a deleted contact still gets its email
-WHERE s.campaign_id = $1
-  AND s.status = 'pending'                        -- rows after the cursor are nearly all pending
-  AND s.seq > $2                                  -- from the last claimed key on subtasks_campaign_id_seq_key: never re-walk settled rows
-ORDER BY s.seq                                    -- index order, so LIMIT stops early
-LIMIT $3;
+FROM picked p
+LEFT JOIN contacts c ON c.id = p.contact_id       -- a deleted contact still gets its email
+ORDER BY p.seq;
+
+-- name: claim_gap
+-- Inside the claim's transaction: the first pending row after the cursor, up to $3 (the last
+-- claimed seq; null = no bound), that the claim did not take ($4) — one another transaction
+-- holds. Null = nothing was passed over.
+SELECT min(seq) FROM subtasks
+WHERE campaign_id = $1 AND status = 'pending' AND seq > $2 AND ($3::int IS NULL OR seq <= $3)
+  AND NOT (id = ANY($4::uuid[]));
 
 -- name: bind
 -- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and

@@ -93,3 +93,9 @@ class TemplateInUse(EdmError):
     """The template is used by a pending, running or paused campaign."""
 
     code = "TEMPLATE_IN_USE"
+
+
+class LastAdmin(EdmError):
+    """The change would leave no enabled administrator."""
+
+    code = "LAST_ADMIN"

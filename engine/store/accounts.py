@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import asyncpg
 
-from engine.domain.errors import Conflict, NotFound
+from engine.domain.errors import Conflict, LastAdmin, NotFound
 from engine.infra.passwords import Passwords
 from engine.infra.queries import Q
 from engine.store import quota_ledger
@@ -42,11 +42,24 @@ async def get_user(pool: asyncpg.Pool, user_id: uuid.UUID) -> User:
 
 async def update_user(pool: asyncpg.Pool, user_id: uuid.UUID, *, email: str | None, role: str | None,
                       enabled: bool | None, password_hash: str | None) -> User:
-    """Change what is given; a new password or a disable bumps the token version (tokens die)."""
-    row = await pool.fetchrow(Q["users.update"], user_id, email, role, enabled, password_hash)
+    """Change what is given; a new password or a disable bumps the token version (tokens die).
+
+    Demoting or disabling the last enabled administrator is refused (`LAST_ADMIN`).
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        if role == "user" or enabled is False:
+            await guard_last_admin(conn, user_id, "role" if role == "user" else "enabled")
+        row = await conn.fetchrow(Q["users.update"], user_id, email, role, enabled, password_hash)
     if row is None:
         raise NotFound("user not found", field="id")
     return row_struct(User, row)
+
+
+async def guard_last_admin(conn: asyncpg.Connection, user_id: uuid.UUID, field: str) -> None:
+    """Raise LastAdmin when `user_id` is the only enabled administrator (call in a transaction)."""
+    admins = [r["id"] for r in await conn.fetch(Q["users.lock_enabled_admins"])]
+    if admins == [user_id]:
+        raise LastAdmin("the last enabled administrator cannot be removed", field=field)
 
 
 async def login_state(pool: asyncpg.Pool, username: str) -> asyncpg.Record | None:

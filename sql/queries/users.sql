@@ -33,3 +33,8 @@ RETURNING id, username, email, role, enabled, quota_remaining, last_login_at, cr
 
 -- name: touch_login
 UPDATE users SET last_login_at = $2 WHERE id = $1;
+
+-- name: lock_enabled_admins
+-- Taken before any change that may remove an administrator, so two concurrent demotions
+-- cannot each see the other as the remaining one.
+SELECT id FROM users WHERE role = 'admin' AND enabled ORDER BY id FOR UPDATE;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.cors import cors_middleware, parse_origins
 from api.deps import DEPS, Deps
 from api.metrics_view import install as install_metrics
 from api.metrics_view import metrics_middleware
@@ -49,7 +50,8 @@ def build_router() -> Router:
 
 def init_app(d: Deps) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        middlewares=[request_id_middleware, cors_middleware(parse_origins(d.settings.cors_origins)),
+                     metrics_middleware, error_middleware],
         client_max_size=d.settings.max_body_bytes,
     )
     app[DEPS] = d

@@ -45,3 +45,44 @@ async def test_credentials_with_control_characters_are_refused(admin: Api, deps)
     smtp["credentials"]["password"], smtp["credentials"]["username"] = "fine", "us\x1ber"
     await admin.err("POST", "/services", 400, "VALIDATION_ERROR", field="credentials.username", json=smtp)
     assert await deps.pool.fetchval("SELECT count(*) FROM services") == 0
+
+
+async def test_users_change_their_own_password(admin: Api) -> None:
+    _, phone = await admin.new_user("gina")
+    laptop = await admin.as_(None).login("gina", "password-123")
+    await phone.err("POST", "/me/password", 401, "INVALID_CREDENTIALS", field="old_password",
+                    json={"old_password": "wrong-one", "new_password": "brand-new-pass"})
+    await phone.err("POST", "/me/password", 400, "VALIDATION_ERROR", field="new_password",
+                    json={"old_password": "password-123", "new_password": "short"})
+    await laptop.ok("GET", "/me")  # refusals changed nothing
+    fresh = await phone.ok("POST", "/me/password",
+                           json={"old_password": "password-123", "new_password": "brand-new-pass"})
+    # The other sessions' tokens die; the caller carries on with the token it got back.
+    await laptop.err("GET", "/me", 401, "UNAUTHORIZED")
+    await phone.err("GET", "/me", 401, "UNAUTHORIZED")
+    assert (await phone.as_(fresh["token"]).ok("GET", "/me"))["username"] == "gina"
+    await admin.as_(None).login("gina", "brand-new-pass")
+    await admin.as_(None).err("POST", "/auth/login", 401, "INVALID_CREDENTIALS",
+                              json={"username": "gina", "password": "password-123"})
+
+
+async def test_argon2_runs_off_the_event_loop() -> None:
+    import threading
+
+    from engine.infra.passwords import Passwords
+
+    seen: list[str] = []
+
+    class Watched(Passwords):
+        def hash(self, password: str) -> str:
+            seen.append(threading.current_thread().name)
+            return super().hash(password)
+
+        def verify(self, stored_hash: str | None, password: str) -> bool:
+            seen.append(threading.current_thread().name)
+            return super().verify(stored_hash, password)
+
+    p = Watched(time_cost=1, memory_cost=1024)
+    stored = await p.hash_async("a-password")
+    assert await p.verify_async(stored, "a-password") and not await p.verify_async(stored, "other")
+    assert seen and threading.main_thread().name not in seen

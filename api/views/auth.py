@@ -1,4 +1,4 @@
-"""Login and the caller's own profile."""
+"""Login, the caller's own profile and their own password."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from engine.store.rows import User
 
 routes = Routes()
 
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
+
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -27,6 +29,11 @@ class LoginOut(msgspec.Struct):
     user: User
 
 
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    old_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    new_password: Password
+
+
 @routes.route("POST", "/auth/login", summary="Log in; returns a JWT", access="public", body=LoginIn,
               response=LoginOut, tag="auth")
 async def login(call: Call) -> LoginOut:
@@ -35,7 +42,7 @@ async def login(call: Call) -> LoginOut:
     address = call.request.remote or "unknown"
     await throttle.check(body.username, address)
     row = await accounts.login_state(d.pool, body.username)
-    valid = d.passwords.verify(row["password_hash"] if row else None, body.password)
+    valid = await d.passwords.verify_async(row["password_hash"] if row else None, body.password)
     if row is None or not valid or not row["enabled"]:
         await throttle.failed(body.username, address)
         raise InvalidCredentials("wrong username or password, or the account is disabled")
@@ -49,3 +56,16 @@ async def login(call: Call) -> LoginOut:
 @routes.route("GET", "/me", summary="The caller's profile and remaining quota", response=User, tag="auth")
 async def me(call: Call) -> User:
     return await accounts.get_user(call.deps.pool, call.me.id)
+
+
+@routes.route("POST", "/me/password", summary="Change your own password (other sessions' tokens die)",
+              body=PasswordChange, response=LoginOut, tag="auth")
+async def change_password(call: Call) -> LoginOut:
+    d, body = call.deps, call.body
+    row = await accounts.login_state(d.pool, call.me.username)
+    if row is None or not await d.passwords.verify_async(row["password_hash"], body.old_password):
+        raise InvalidCredentials("the old password is wrong", field="old_password")
+    version = await accounts.set_password(d.pool, row["id"], await d.passwords.hash_async(body.new_password))
+    now = d.clock.now()
+    token = d.tokens.issue(row["id"], row["role"], version, now)
+    return LoginOut(token, "Bearer", d.tokens.ttl_seconds, await accounts.get_user(d.pool, row["id"]))

@@ -71,7 +71,7 @@ async def update_user(call: Call) -> User:
         # Disabling ends every token at once: the caller would lock themselves out, perhaps as
         # the last administrator, with nobody left to enable the account again.
         raise InvalidState("administrators cannot disable their own account", field="enabled")
-    password_hash = d.passwords.hash(body.password) if body.password is not None else None
+    password_hash = await d.passwords.hash_async(body.password) if body.password is not None else None
     return await accounts.update_user(d.pool, user_id, email=body.email, role=body.role, enabled=body.enabled,
                                       password_hash=password_hash)
 

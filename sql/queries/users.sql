@@ -38,3 +38,7 @@ UPDATE users SET last_login_at = $2 WHERE id = $1;
 -- Taken before any change that may remove an administrator, so two concurrent demotions
 -- cannot each see the other as the remaining one.
 SELECT id FROM users WHERE role = 'admin' AND enabled ORDER BY id FOR UPDATE;
+
+-- name: set_password
+UPDATE users SET password_hash = $2, token_version = token_version + 1, updated_at = now()
+WHERE id = $1 RETURNING token_version;

@@ -51,7 +51,10 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     from edm.runtime import open_deps, resolve_urls
     from engine.store.accounts import create_user
 
-    password = os.environ.get("EDM_PASSWORD") or getpass.getpass("password: ")
+    password = os.environ.get("EDM_PASSWORD") or _read_password()
+    if not password:
+        print("error: no password given (set EDM_PASSWORD, type it at the prompt or pipe it in)", file=sys.stderr)
+        return 2
     if len(password) < 8:
         print("error: the password needs at least 8 characters", file=sys.stderr)
         return 2
@@ -66,6 +69,16 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
     asyncio.run(go())
     return 0
+
+
+def _read_password() -> str:
+    """The prompt on a terminal; the first line of stdin otherwise (empty when stdin is closed)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        return getpass.getpass("password: ")
+    except EOFError:
+        return ""
 
 
 def cmd_schema_snapshot(args: argparse.Namespace) -> int:
@@ -121,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     except EdmError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # Servers that cannot be reached or files that cannot be written: the reason, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 from typing import Any, AsyncIterator, Callable, Coroutine
@@ -15,6 +16,7 @@ from api.app import init_app
 from api.deps import Deps
 from edm.runtime import Urls, open_deps, resolve_urls
 from engine.dispatch.leader import Engine
+from engine.domain.errors import ConfigError
 from engine.infra.config import Settings
 
 log = logging.getLogger("edm.serve")
@@ -25,7 +27,13 @@ async def running_api(d: Deps, host: str, port: int) -> AsyncIterator[web.AppRun
     runner = web.AppRunner(init_app(d), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is in use (set EDM_PORT)", field="EDM_PORT") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", field="EDM_HOST") from None
     log.info("api_listening url=http://%s:%s/api/v1", host, port)
     try:
         yield runner

@@ -6,8 +6,11 @@ import logging
 import secrets
 from typing import Awaitable, Callable
 
+import asyncio
+
 import asyncpg
 from aiohttp import web
+from redis import exceptions as redis_errors
 
 from api.envelope import REQUEST_ID, error
 from engine.domain.errors import EdmError
@@ -37,6 +40,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "TOO_MANY_ATTEMPTS": 429,
     "SERVICE_UNAVAILABLE": 503,
 }
+
+# What a client is told to wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 5
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -76,23 +82,53 @@ def _database_error(request: web.Request, exc: asyncpg.PostgresError) -> web.Res
     raise exc
 
 
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """`database` or `redis` when `exc` means that server cannot be reached right now."""
+    match exc:
+        case redis_errors.ConnectionError() | redis_errors.TimeoutError() | redis_errors.ReadOnlyError():
+            return "redis"
+        case (asyncpg.PostgresConnectionError() | asyncpg.exceptions.OperatorInterventionError()
+              | asyncpg.exceptions.TooManyConnectionsError() | asyncpg.exceptions.ConnectionDoesNotExistError()):
+            return "database"
+        case asyncpg.InterfaceError() if "connection" in str(exc) and "closed" in str(exc):
+            return "database"
+        # asyncpg raises plain socket errors and timeouts while (re)connecting; redis-py wraps its own.
+        case OSError() | asyncio.TimeoutError():
+            return "database"
+    return None
+
+
+def _unavailable(request: web.Request, dependency: str) -> web.Response:
+    log.warning("dependency_unavailable dependency=%s path=%s", dependency, request.path)
+    response = error(request, 503, "SERVICE_UNAVAILABLE", f"the {dependency} is unavailable; retry shortly",
+                     {"dependency": dependency})
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except EdmError as exc:
         status = STATUS_BY_CODE.get(exc.code, 400)
-        return error(request, status, exc.code, exc.message, exc.details)
+        response = error(request, status, exc.code, exc.message, exc.details)
+        if status in (429, 503):
+            response.headers["Retry-After"] = str(exc.details.get("retry_after", RETRY_AFTER_SECONDS))
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _http_error(request, exc)
-    except asyncpg.PostgresError as exc:
+    except Exception as exc:
+        dependency = unavailable_dependency(exc)
+        if dependency is not None:
+            return _unavailable(request, dependency)
+        if not isinstance(exc, asyncpg.PostgresError):
+            log.exception("unhandled_error path=%s", request.path)
+            return error(request, 500, "INTERNAL_ERROR", "internal error")
         try:
             return _database_error(request, exc)
         except asyncpg.PostgresError:
             log.exception("database_error path=%s", request.path)
             return error(request, 500, "INTERNAL_ERROR", "internal error")
-    except Exception:
-        log.exception("unhandled_error path=%s", request.path)
-        return error(request, 500, "INTERNAL_ERROR", "internal error")

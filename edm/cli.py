@@ -71,6 +71,22 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_unlock(args: argparse.Namespace) -> int:
+    from api.login_throttle import unlock
+    from edm.runtime import open_deps, resolve_urls
+
+    settings = _settings()
+    urls = resolve_urls(settings)
+
+    async def go() -> int:
+        async with open_deps(settings, urls) as d:
+            return await unlock(d.redis, d.pool, args.username)
+
+    cleared = asyncio.run(go())
+    print(f"unlocked {args.username}: {cleared} login counter(s) cleared")
+    return 0
+
+
 def _read_password() -> str:
     """The prompt on a terminal; the first line of stdin otherwise (empty when stdin is closed)."""
     if not sys.stdin.isatty():
@@ -111,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="create an administrator")
     create.add_argument("--quota", type=int, default=0)
     create.set_defaults(fn=cmd_user_create)
+    unlock = user.add_parser("unlock", help="clear an account's failed-login counters (every address)")
+    unlock.add_argument("username")
+    unlock.set_defaults(fn=cmd_user_unlock)
 
     for register in _plugins():
         register(sub)

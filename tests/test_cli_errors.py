@@ -69,3 +69,19 @@ def test_reusing_running_embedded_servers_is_not_reported_as_starting(tmp_path: 
         assert "embedded_redis_started" not in caplog.text and "embedded_redis_reused" in caplog.text
     finally:
         owner.stop()
+
+
+async def test_user_unlock_clears_the_login_counters(database_url: str, redis_url: str, tmp_path: Path) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        await client.hset("edm:login:acct:bob", mapping={"a": 12, "s": 1, "n": 1})
+        await client.hset("edm:login:pair:bob:10.0.0.1", mapping={"a": 10, "s": 1, "n": 0})
+        await client.hset("edm:login:pair:bobby:10.0.0.1", mapping={"a": 3, "s": 1, "n": 0})
+        code, text = await run_edm("user", "unlock", "Bob", env=_env(database_url, redis_url, tmp_path))
+        assert code == 0 and "2 login counter(s) cleared" in text, text
+        assert await client.exists("edm:login:acct:bob", "edm:login:pair:bob:10.0.0.1") == 0
+        assert await client.exists("edm:login:pair:bobby:10.0.0.1") == 1
+    finally:
+        await client.aclose()

@@ -38,15 +38,15 @@ class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
               response=LoginOut, tag="auth")
 async def login(call: Call) -> LoginOut:
     d, body = call.deps, call.body
-    throttle = LoginThrottle(d.redis, d.settings.login_max_failures, d.settings.login_window_seconds)
+    throttle = LoginThrottle(d.redis, d.pool, d.clock, d.settings.login_max_failures,
+                             d.settings.login_window_seconds)
     address = call.request.remote or "unknown"
-    await throttle.check(body.username, address)
+    await throttle.reserve(body.username, address)  # counted before the check: see login_rules
     row = await accounts.login_state(d.pool, body.username)
     valid = await d.passwords.verify_async(row["password_hash"] if row else None, body.password)
     if row is None or not valid or not row["enabled"]:
-        await throttle.failed(body.username, address)
         raise InvalidCredentials("wrong username or password, or the account is disabled")
-    await throttle.succeeded(body.username)
+    await throttle.succeeded(body.username, address)
     now = d.clock.now()
     user = await accounts.record_login(d.pool, row["id"], now)
     token = d.tokens.issue(row["id"], row["role"], row["token_version"], now)

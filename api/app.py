@@ -10,6 +10,7 @@ from api.deps import DEPS, Deps
 from api.metrics_view import install as install_metrics
 from api.metrics_view import metrics_middleware
 from api.middleware import error_middleware, request_id_middleware
+from api.revocation import revocation_listener
 from api.routing import ROUTER, Call, Router
 from api.views import (
     alerts,
@@ -61,6 +62,7 @@ def init_app(d: Deps) -> web.Application:
     # /health also answers at the root, for load balancers.
     app.router.add_get("/health", auth_free_health)
     install_metrics(app)  # GET /metrics at the root
+    app.cleanup_ctx.append(revocation_listener)
     # Open SSE streams would otherwise hold up shutdown.
     app.on_shutdown.append(events.close_streams)
     return app

@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 
 from api.login_throttle import LoginThrottle
+from api.revocation import announce
 from api.routing import Call, Routes
 from engine.domain.errors import InvalidCredentials
 from engine.store import accounts
@@ -66,6 +67,7 @@ async def change_password(call: Call) -> LoginOut:
     if row is None or not await d.passwords.verify_async(row["password_hash"], body.old_password):
         raise InvalidCredentials("the old password is wrong", field="old_password")
     version = await accounts.set_password(d.pool, row["id"], await d.passwords.hash_async(body.new_password))
+    await announce(d, row["id"])
     now = d.clock.now()
     token = d.tokens.issue(row["id"], row["role"], version, now)
     return LoginOut(token, "Bearer", d.tokens.ttl_seconds, await accounts.get_user(d.pool, row["id"]))

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.paging import PageQuery
+from api.revocation import announce
 from api.routing import Call, Routes
 from engine.domain.errors import InvalidState, NotFound
 from engine.store import accounts, quota_ledger
@@ -72,8 +73,11 @@ async def update_user(call: Call) -> User:
         # the last administrator, with nobody left to enable the account again.
         raise InvalidState("administrators cannot disable their own account", field="enabled")
     password_hash = await d.passwords.hash_async(body.password) if body.password is not None else None
-    return await accounts.update_user(d.pool, user_id, email=body.email, role=body.role, enabled=body.enabled,
+    user = await accounts.update_user(d.pool, user_id, email=body.email, role=body.role, enabled=body.enabled,
                                       password_hash=password_hash)
+    if body.enabled is False or body.password is not None or body.role is not None:
+        await announce(d, user_id)  # open event streams re-check the user at once
+    return user
 
 
 @routes.route("POST", "/users/{id}/quota", summary="Adjust a user's quota with a reason", access="admin",

@@ -102,6 +102,8 @@ def _adapt(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRespo
         user = None if spec.access == "public" else await authenticate(request, d)
         if spec.access == "admin" and (user is None or not user.is_admin):
             raise Forbidden("administrators only")
+        if user is not None and user.scope == "read" and request.method not in ("GET", "HEAD"):
+            raise Forbidden("this API token is read-only", field="Authorization")
         if request.method == "POST" and user is not None:
             return await run_once(request, d.redis, d.settings.idempotency_ttl, str(user.id),
                                   lambda: _run(spec, Call(request, d, user)))

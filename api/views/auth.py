@@ -9,7 +9,7 @@ import msgspec
 from api.login_throttle import LoginThrottle
 from api.revocation import announce
 from api.routing import Call, Routes
-from engine.domain.errors import InvalidCredentials
+from engine.domain.errors import Forbidden, InvalidCredentials
 from engine.store import accounts
 from engine.store.rows import User
 
@@ -63,6 +63,8 @@ async def me(call: Call) -> User:
               body=PasswordChange, response=LoginOut, tag="auth")
 async def change_password(call: Call) -> LoginOut:
     d, body = call.deps, call.body
+    if call.me.token_id is not None:
+        raise Forbidden("an API token cannot change the password; log in", field="Authorization")
     row = await accounts.login_state(d.pool, call.me.username)
     if row is None or not await d.passwords.verify_async(row["password_hash"], body.old_password):
         raise InvalidCredentials("the old password is wrong", field="old_password")

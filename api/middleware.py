@@ -60,7 +60,10 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
         case 404:
             return error(request, 404, "NOT_FOUND", f"no route {request.method} {request.path}")
         case 405:
-            return error(request, 405, "METHOD_NOT_ALLOWED", f"{request.method} not allowed on {request.path}")
+            response = error(request, 405, "METHOD_NOT_ALLOWED", f"{request.method} not allowed on {request.path}")
+            allowed = getattr(exc, "allowed_methods", None) or ()
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
         case 413:
             return error(request, 413, "PAYLOAD_TOO_LARGE", "request body too large", {"field": "body"})
         case _:

@@ -15,7 +15,7 @@ from api.envelope import ok
 from api.idempotency import run_once
 from api.routing_types import CurrentUser
 from api.validation import convert_query, decode_body, parse_uuid
-from engine.domain.errors import Forbidden
+from engine.domain.errors import Forbidden, UnsupportedMediaType
 
 Access = Literal["public", "user", "admin"]
 
@@ -118,6 +118,8 @@ async def _run(spec: RouteSpec, call: Call) -> web.StreamResponse:
     if spec.query is not None:
         call.query = convert_query(dict(request.query), spec.query)
     if spec.body is not None:
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType("send the body as Content-Type: application/json", field="Content-Type")
         call.body = decode_body(await request.read(), spec.body)
     result = await spec.handler(call)
     if isinstance(result, web.StreamResponse):

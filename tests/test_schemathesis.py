@@ -1,0 +1,37 @@
+"""Schemathesis with all checks against the app's own OpenAPI document (`make fuzz`).
+
+Slow (minutes): behind the `schemathesis` marker, excluded from `make test`. The number of
+examples per operation is bounded by EDM_FUZZ_EXAMPLES (default 25).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Api
+
+pytestmark = pytest.mark.schemathesis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(1800)
+async def test_schemathesis_all_checks_find_nothing(admin: Api, client, deps, tmp_path: Path) -> None:
+    deps.sse_ping_seconds = 0.5
+    port = client.server.port
+    st = Path(sys.executable).with_name("st")
+    args = [str(st), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json", "--url", f"http://127.0.0.1:{port}",
+            "--checks", "all", "--max-examples", os.environ.get("EDM_FUZZ_EXAMPLES", "25"), "--seed", "7",
+            "--workers", "1", "--request-timeout", "10", "--no-color",
+            "-H", f"Authorization: Bearer {admin.token}", "--report", "ndjson", "--report-dir", str(tmp_path)]
+    proc = await asyncio.create_subprocess_exec(*args, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    text = out.decode()
+    (Path(os.environ.get("EDM_FUZZ_LOG", "")) if os.environ.get("EDM_FUZZ_LOG") else tmp_path / "st.txt").write_text(text)
+    assert proc.returncode == 0, text[-20000:]

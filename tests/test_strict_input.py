@@ -1,0 +1,60 @@
+"""Input the validators used to let through to PostgreSQL or accept silently."""
+
+from __future__ import annotations
+
+from tests.campaign_factory import make_contacts, make_sender_and_template
+from tests.conftest import Api
+
+
+async def test_nul_characters_anywhere_are_a_validation_error(admin: Api, deps) -> None:
+    user, api = await admin.new_user("nul", quota=10)
+    await api.err("POST", "/tags", 400, "VALIDATION_ERROR", field="name", json={"name": "a\x00b"})
+    await api.err("POST", "/contacts", 400, "VALIDATION_ERROR", field="fields.city",
+                  json={"email": "x@example.com", "fields": {"city": "Pa\x00ris"}})
+    await api.err("POST", "/contacts", 400, "VALIDATION_ERROR", field="fields[...]",
+                  json={"email": "x@example.com", "fields": {"ci\x00ty": "Paris"}})
+    await api.err("POST", "/templates", 400, "VALIDATION_ERROR", field="subject",
+                  json={"name": "t", "subject": "Hi\x00", "html": "<p>x</p>"})
+    await api.err("GET", "/contacts?q=%00", 400, "VALIDATION_ERROR", field="q")
+    assert await deps.pool.fetchval("SELECT count(*) FROM tags") == 0
+    assert await deps.pool.fetchval("SELECT count(*) FROM contacts") == 0
+
+
+async def test_scheduled_at_must_stay_within_years_1_to_9999_in_utc(admin: Api, deps) -> None:
+    user, api = await admin.new_user("when", quota=10)
+    await make_contacts(deps.pool, user["id"], ["a@example.com"])
+    sender_id, template_id = await make_sender_and_template(api)
+    body = {"name": "c", "sender_id": sender_id, "template_ids": [template_id]}
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"):
+        await api.err("POST", "/campaigns", 400, "VALIDATION_ERROR", field="scheduled_at",
+                      json={**body, "scheduled_at": when})
+    assert await deps.pool.fetchval("SELECT count(*) FROM campaigns") == 0
+    made = await api.ok("POST", "/campaigns", json={**body, "scheduled_at": "2027-01-01T00:00:00+08:00"})
+    await api.err("PATCH", f"/campaigns/{made['id']}", 400, "VALIDATION_ERROR", field="scheduled_at",
+                  json={"scheduled_at": "0001-01-01T00:30:00+01:00"})
+
+
+async def test_json_routes_want_json_and_refuse_duplicate_keys(admin: Api, deps) -> None:
+    _, api = await admin.new_user("media")
+    headers = {"Authorization": f"Bearer {api.token}"}
+    for extra in ({"Content-Type": "text/plain"}, {}):
+        resp = await api.client.post("/api/v1/tags", data=b'{"name": "vip"}', headers={**headers, **extra})
+        body = await resp.json()
+        assert resp.status == 415 and body["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE", body
+        assert body["error"]["details"]["field"] == "Content-Type"
+    resp = await api.client.post("/api/v1/tags", data=b'{"name": "vip", "name": "other"}',
+                                 headers={**headers, "Content-Type": "application/json"})
+    body = await resp.json()
+    assert resp.status == 400 and body["error"]["code"] == "VALIDATION_ERROR", body
+    assert await deps.pool.fetchval("SELECT count(*) FROM tags") == 0
+    # A charset parameter is still JSON.
+    resp = await api.client.post("/api/v1/tags", data=b'{"name": "vip"}',
+                                 headers={**headers, "Content-Type": "application/json; charset=utf-8"})
+    assert resp.status == 201
+
+
+async def test_every_405_names_the_allowed_methods(admin: Api) -> None:
+    resp = await admin.client.request("TRACE", "/api/v1/tags", headers={"Authorization": f"Bearer {admin.token}"})
+    body = await resp.json()
+    assert resp.status == 405 and body["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}

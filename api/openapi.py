@@ -49,15 +49,16 @@ def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
     by_type = dict(zip(types, schemas))
     paths: dict[str, Any] = {}
     for s in specs:
+        if s.produces == "application/json":
+            success = {"application/json": {"schema": _envelope(by_type[s.response] if s.response is not None else {})}}
+        else:
+            success = {s.produces: {"schema": {"type": "string"}}}
         op: dict[str, Any] = {
             "summary": s.summary,
             "operationId": s.handler.__name__,
             "tags": s.tags,
             "responses": {
-                str(s.status): {
-                    "description": "success",
-                    "content": {"application/json": {"schema": _envelope(by_type[s.response] if s.response is not None else {})}},
-                },
+                str(s.status): {"description": "success", "content": success},
                 "4XX": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             },
         }

@@ -62,6 +62,7 @@ class RouteSpec:
     status: int = 200
     raw_body: str | None = None  # content type of a body passed through undecoded
     tags: list[str] = field(default_factory=list)
+    produces: str = "application/json"  # content type of a success answer
 
 
 class Routes:
@@ -72,10 +73,10 @@ class Routes:
 
     def route(self, method: str, path: str, *, summary: str, access: Access = "user", body: Any = None,
               query: Any = None, response: Any = None, status: int = 200, raw_body: str | None = None,
-              tag: str = "") -> Callable[[Handler], Handler]:
+              tag: str = "", produces: str = "application/json") -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(RouteSpec(method, path, handler, summary, access, body, query, response, status,
-                                        raw_body, [tag] if tag else []))
+                                        raw_body, [tag] if tag else [], produces))
             return handler
         return register
 
@@ -88,16 +89,24 @@ class Router:
         self.specs: list[RouteSpec] = [spec for table in tables for spec in table.specs]
 
     def install(self, app: web.Application) -> None:
+        # Fixed paths and their methods: `PATCH /contacts/import` is that path with a method it
+        # lacks (405), not `/contacts/{id}` with the id "import".
+        fixed: dict[str, set[str]] = {}
         for spec in self.specs:
-            app.router.add_route(spec.method, self.prefix + spec.path, _adapt(spec))
+            if "{" not in spec.path:
+                fixed.setdefault(self.prefix + spec.path, set()).add(spec.method)
+        for spec in self.specs:
+            app.router.add_route(spec.method, self.prefix + spec.path, _adapt(spec, fixed if "{" in spec.path else {}))
 
 
 # The application's route table, for the OpenAPI document.
 ROUTER = web.AppKey("router", Router)
 
 
-def _adapt(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _adapt(spec: RouteSpec, fixed: dict[str, set[str]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def view(request: web.Request) -> web.StreamResponse:
+        if request.path in fixed:
+            raise web.HTTPMethodNotAllowed(request.method, fixed[request.path])
         d = deps(request)
         user = None if spec.access == "public" else await authenticate(request, d)
         if spec.access == "admin" and (user is None or not user.is_admin):

@@ -83,32 +83,45 @@ def _nul_at(value: Any, path: str) -> str | None:
     return None
 
 
-def check_json(raw: bytes) -> None:
-    """What msgspec lets through: duplicate object keys, and NUL characters (PostgreSQL text
-    cannot hold them) in any string or key."""
+def _number(text: str) -> int | float:
+    """JSON Schema counts 5.0 as an integer, so the decoder does too."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 2 ** 63 else value
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def load_json(raw: bytes) -> Any:
+    """Parse a body with what msgspec alone lets through refused: duplicate object keys, and
+    NUL characters (PostgreSQL text cannot hold them) in any string or key."""
     try:
-        doc = json.loads(raw, object_pairs_hook=_no_duplicates)
+        doc = json.loads(raw, object_pairs_hook=_no_duplicates, parse_float=_number, parse_constant=_not_json)
     except _DuplicateKey:
         raise ValidationError("a JSON object repeats a key", field="body") from None
-    except ValueError:
-        return  # malformed: msgspec names the problem
+    except (ValueError, RecursionError):
+        try:
+            msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ValidationError(f"malformed JSON: {exc}", field="body") from exc
+        raise ValidationError("malformed JSON", field="body") from None
     nul = _nul_at(doc, "")
     if nul is not None:
         field = nul.lstrip(".") or "body"
         raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
+    return doc
 
 
 def decode_body(raw: bytes, kind: type[T]) -> T:
     if not raw.strip():
         raise ValidationError("request body is required", field="body")
-    check_json(raw)
+    doc = load_json(raw)
     try:
-        return msgspec.json.decode(raw, type=kind)
+        return msgspec.convert(doc, kind)
     except msgspec.ValidationError as exc:
         f = field_of(exc)
         raise ValidationError(f"{f or 'body'}: {_clean(str(exc))}", field=f or "body") from exc
-    except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {exc}", field="body") from exc
 
 
 def convert_query(params: dict[str, Any], kind: type[T]) -> T:

@@ -25,7 +25,7 @@ async def test_schemathesis_all_checks_find_nothing(admin: Api, client, deps, tm
     deps.sse_ping_seconds = 0.5
     port = client.server.port
     st = Path(sys.executable).with_name("st")
-    args = [str(st), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json", "--url", f"http://127.0.0.1:{port}",
+    args = [str(st), "--config-file", str(ROOT / "tests" / "schemathesis.toml"), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json", "--url", f"http://127.0.0.1:{port}",
             "--checks", "all", "--max-examples", os.environ.get("EDM_FUZZ_EXAMPLES", "25"), "--seed", "7",
             "--workers", "1", "--request-timeout", "10", "--no-color",
             "-H", f"Authorization: Bearer {admin.token}", "--report", "ndjson", "--report-dir", str(tmp_path)]

@@ -58,3 +58,38 @@ async def test_every_405_names_the_allowed_methods(admin: Api) -> None:
     body = await resp.json()
     assert resp.status == 405 and body["error"]["code"] == "METHOD_NOT_ALLOWED"
     assert set(resp.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+async def test_a_fixed_path_with_a_missing_method_is_405_not_an_id(admin: Api) -> None:
+    status, body = await admin.call("PATCH", "/contacts/import", json={"name": "x"})
+    assert status == 405 and body["error"]["code"] == "METHOD_NOT_ALLOWED", body
+
+
+async def test_integral_numbers_are_integers_as_json_schema_says(admin: Api) -> None:
+    user, _ = await admin.new_user("numbers")
+    entry = await admin.ok("POST", f"/users/{user['id']}/quota", json={"delta": 5.0, "reason": "r"})
+    assert entry["delta"] == 5 and entry["balance_after"] == 5
+    await admin.err("POST", f"/users/{user['id']}/quota", 400, "VALIDATION_ERROR", field="delta",
+                    json={"delta": 5.5, "reason": "r"})
+    await admin.err("POST", f"/users/{user['id']}/quota", 400, "VALIDATION_ERROR", field="body",
+                    data=b'{"delta": NaN, "reason": "r"}', headers={"Content-Type": "application/json"})
+
+
+async def test_the_openapi_document_states_the_validators_rules(anon: Api) -> None:
+    import re
+
+    doc = await (await anon.client.get("/api/v1/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    sender = re.compile(schemas["SenderCreate"]["properties"]["name"]["pattern"])
+    assert sender.search("news.letter") and not any(sender.search(n) for n in (".a", "a.", "a..b", "a b", "a\n"))
+    keys = re.compile(schemas["ContactIn"]["properties"]["fields"]["propertyNames"]["pattern"])
+    assert keys.search("company") and keys.search("公司") and not any(keys.search(k) for k in ("1x", "Email", "a-b"))
+    assert schemas["CampaignCreate"]["properties"]["template_ids"]["uniqueItems"] is True
+    ops = doc["paths"]
+    create_template = ops["/api/v1/templates"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {tuple(b["required"]) for b in create_template["anyOf"]} == {("html_body",), ("text_body",)}
+    create_service = ops["/api/v1/services"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    providers = {b["properties"]["provider"]["const"]: b["properties"]["credentials"] for b in create_service["oneOf"]}
+    assert set(providers["smtp"]["required"]) >= {"host", "port"} and providers["smtp"]["properties"]["port"]["type"] == "integer"
+    assert set(providers["engagelab"]["required"]) == {"api_user", "api_key"}
+    assert "text/event-stream" in ops["/api/v1/events"]["get"]["responses"]["200"]["content"]

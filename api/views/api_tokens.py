@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 
 import msgspec
@@ -10,7 +10,7 @@ import msgspec
 from api.paging import PageQuery
 from api.revocation import announce
 from api.routing import Call, Routes
-from engine.domain.errors import Forbidden, ValidationError
+from engine.domain.errors import Forbidden
 from engine.store import api_tokens
 from engine.store.api_tokens import ApiToken, Scope
 from engine.store.rows import Page
@@ -23,8 +23,8 @@ NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$(?!\n)"
 class TokenCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NAME_PATTERN)]
     scope: Scope = "read"
-    # Absent or null = the token never expires (until revoked).
-    expires_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    # Days until the token expires; absent or null = never (until revoked).
+    expires_in_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
 
 
 class NewToken(ApiToken):
@@ -43,9 +43,8 @@ async def create_token(call: Call) -> NewToken:
     _sessions_only(call)
     d, b = call.deps, call.body
     now = d.clock.now()
-    if b.expires_at is not None and b.expires_at <= now:
-        raise ValidationError("expires_at must be in the future", field="expires_at")
-    info, secret = await api_tokens.create(d.pool, call.me.id, b.name, b.scope, b.expires_at, now)
+    expires_at = None if b.expires_in_days is None else now + timedelta(days=b.expires_in_days)
+    info, secret = await api_tokens.create(d.pool, call.me.id, b.name, b.scope, expires_at, now)
     return NewToken(**msgspec.structs.asdict(info), token=secret)
 
 

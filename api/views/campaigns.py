@@ -27,9 +27,11 @@ from engine.store.rows import Page
 
 routes = Routes()
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-TemplateIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20)]
-TagIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=100)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": r"\S"})]
+# Duplicates are refused (engine.store.campaigns), so the document says uniqueItems.
+TemplateIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20,
+                                                      extra_json_schema={"uniqueItems": True})]
+TagIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=100, extra_json_schema={"uniqueItems": True})]
 When = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
 
 

@@ -65,7 +65,7 @@ async def _caller(call: Call) -> tuple[CurrentUser, str | None]:
 
 
 @routes.route("GET", "/events", summary="Live events (Server-Sent Events; Bearer header or ?token=)",
-              access="public", query=EventsQuery, tag="monitor")
+              access="public", query=EventsQuery, tag="monitor", produces="text/event-stream")
 async def events(call: Call) -> web.StreamResponse:
     me, token = await _caller(call)
     d, request = call.deps, call.request

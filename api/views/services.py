@@ -10,7 +10,7 @@ import msgspec
 from api.paging import PageQuery
 from api.routing import Call, Routes
 from engine.store.rows import Page
-from engine.store.service_models import Service, ServiceIn, ServicePatch, StatusEntry
+from engine.store.service_models import Service, ServiceInBody, ServicePatchBody, StatusEntry
 from engine.store.services import ServiceStore
 
 routes = Routes()
@@ -32,7 +32,7 @@ async def _changed(call: Call, service_id: uuid.UUID) -> None:
         await call.deps.engine.services_changed(service_id)
 
 
-@routes.route("POST", "/services", summary="Create a sending service", access="admin", body=ServiceIn,
+@routes.route("POST", "/services", summary="Create a sending service", access="admin", body=ServiceInBody,
               response=Service, status=201, tag="services")
 async def create_service(call: Call) -> Service:
     service = await _store(call).create(call.body, call.me.id)
@@ -53,7 +53,7 @@ async def get_service(call: Call) -> Service:
 
 
 @routes.route("PATCH", "/services/{id}", summary="Change any field; credentials are replaced whole",
-              access="admin", body=ServicePatch, response=Service, tag="services")
+              access="admin", body=ServicePatchBody, response=Service, tag="services")
 async def update_service(call: Call) -> Service:
     service, changed = await _store(call).update(call.id(), call.body, call.me.id)
     if changed:

@@ -18,8 +18,10 @@ from engine.templating.rendering import Rendered, contact_vars
 
 routes = Routes()
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=998)]
+# The patterns state engine.store.templates.check in the document (check gives the messages).
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": r"\S"})]
+Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=998,
+                                      extra_json_schema={"pattern": r"^[^\r\n]*\S[^\r\n]*$(?!\n)"})]
 Body = Annotated[str, msgspec.Meta(max_length=1_000_000)]
 
 
@@ -28,6 +30,12 @@ class TemplateCreate(msgspec.Struct, forbid_unknown_fields=True):
     subject: Subject
     html_body: Body = ""
     text_body: Body = ""
+
+
+# At least one of the bodies has a non-blank character.
+EITHER_BODY = {"anyOf": [{"required": [part], "properties": {part: {"pattern": r"\S"}}}
+                         for part in ("html_body", "text_body")]}
+TemplateCreateBody = Annotated[TemplateCreate, msgspec.Meta(extra_json_schema=EITHER_BODY)]
 
 
 class TemplateUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,7 +57,7 @@ class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @routes.route("POST", "/templates", summary="Create a template (syntax checked: TEMPLATE_ERROR with the line)",
-              body=TemplateCreate, response=Template, status=201, tag="templates")
+              body=TemplateCreateBody, response=Template, status=201, tag="templates")
 async def post_template(call: Call) -> Template:
     b = call.body
     return await templates.create(call.deps.pool, call.me.id, b.name, b.subject, b.html_body, b.text_body)

@@ -50,6 +50,20 @@ CredentialsIn = Annotated[dict[str, Any], msgspec.Meta(
                 'tls: "starttls"|"tls"|"none"}')]
 
 
+def _credential_schemas() -> dict[str, dict[str, Any]]:
+    from engine.store.service_credentials import EngageLabCredentials, SmtpCredentials
+
+    (el, smtp), defs = msgspec.json.schema_components([EngageLabCredentials, SmtpCredentials])
+    return {"engagelab": defs["EngageLabCredentials"], "smtp": defs["SmtpCredentials"]}
+
+
+_CREDENTIALS = _credential_schemas()
+# The document states what parse_credentials checks: the credentials' shape follows the provider.
+PER_PROVIDER = {"oneOf": [{"properties": {"provider": {"const": p}, "credentials": s}, "required": ["provider"]}
+                          for p, s in _CREDENTIALS.items()]}
+ANY_PROVIDER = {"properties": {"credentials": {"oneOf": list(_CREDENTIALS.values())}}}
+
+
 class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     provider: Provider
@@ -149,3 +163,10 @@ class UserServices(msgspec.Struct):
     services: list[ServiceBrief]
     # None until an administrator first sets the user's mapping.
     updated_at: datetime | None
+
+
+ServiceInBody = Annotated[ServiceIn, msgspec.Meta(extra_json_schema=PER_PROVIDER)]
+# A patch may change the provider and credentials together, or the credentials alone (checked
+# against the stored provider, which the document cannot know).
+ServicePatchBody = Annotated[ServicePatch, msgspec.Meta(extra_json_schema={
+    "if": {"required": ["provider"]}, "then": PER_PROVIDER, "else": ANY_PROVIDER})]

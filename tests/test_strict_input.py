@@ -93,3 +93,13 @@ async def test_the_openapi_document_states_the_validators_rules(anon: Api) -> No
     assert set(providers["smtp"]["required"]) >= {"host", "port"} and providers["smtp"]["properties"]["port"]["type"] == "integer"
     assert set(providers["engagelab"]["required"]) == {"api_user", "api_key"}
     assert "text/event-stream" in ops["/api/v1/events"]["get"]["responses"]["200"]["content"]
+
+
+async def test_base_urls_that_no_url_parser_takes_are_refused(admin: Api, deps) -> None:
+    from tests.service_factory import engagelab_payload
+
+    for url in ("http://[0]:1/", "http://[12345::1]/", "http://127.0.0.1:65536", "http://h:0"):
+        await admin.err("POST", "/services", 400, "VALIDATION_ERROR", field="base_url",
+                        json=engagelab_payload(base_url=url))
+    assert await deps.pool.fetchval("SELECT count(*) FROM services") == 0
+    await admin.ok("POST", "/services", json=engagelab_payload(base_url="http://[::1]:8080/esp"))

@@ -24,9 +24,16 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
 Domain = Annotated[str, msgspec.Meta(
     max_length=253,
     pattern=r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$(?!\n)")]
+# An IPv6 literal in its hexadecimal forms (a loose `[0-9a-f:.]+` let `[0]` through, which no
+# URL parser takes).
+_H = "[0-9A-Fa-f]{1,4}"
+_IPV6 = (f"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}"
+         f"|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}"
+         f"|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:))")
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 BaseUrl = Annotated[str, msgspec.Meta(
     max_length=2048,
-    pattern=r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(/\S*)?$(?!\n)")]
+    pattern=rf"^https?://(\[{_IPV6}\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:{_PORT})?(/\S*)?$(?!\n)")]
 DailyQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
 ResetTime = Annotated[str, msgspec.Meta(pattern=HHMM)]
 SendInterval = Annotated[int, msgspec.Meta(gt=0, le=86_400)]

@@ -103,3 +103,21 @@ async def test_base_urls_that_no_url_parser_takes_are_refused(admin: Api, deps) 
                         json=engagelab_payload(base_url=url))
     assert await deps.pool.fetchval("SELECT count(*) FROM services") == 0
     await admin.ok("POST", "/services", json=engagelab_payload(base_url="http://[::1]:8080/esp"))
+
+
+async def test_templates_that_reach_for_other_templates_or_recurse_are_refused(admin: Api, deps) -> None:
+    _, api = await admin.new_user("tpl")
+    bodies = [
+        "{% include 'other.html' %}",
+        "{% import 'macros.html' as m %}{{ m.x() }}",
+        "{% from 'macros.html' import x %}",
+        "{% extends 'base.html' %}",
+        "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+        "{% macro a() %}{{ b() }}{% endmacro %}{% macro b() %}{{ a() }}{% endmacro %}{{ a() }}",
+    ]
+    for html in bodies:
+        await api.err("POST", "/templates", 422, "TEMPLATE_ERROR", field="html_body",
+                      json={"name": "t", "subject": "s", "html_body": html})
+    assert await deps.pool.fetchval("SELECT count(*) FROM templates") == 0
+    await api.ok("POST", "/templates", json={"name": "t", "subject": "s", "html_body":
+                 "{% macro b(x) %}<b>{{ x }}</b>{% endmacro %}{% macro two() %}{{ b(1) }}{{ b(2) }}{% endmacro %}{{ two() }}"})

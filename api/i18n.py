@@ -35,6 +35,8 @@ ERRORS_ZH: dict[str, str] = {
     "TEMPLATE_IN_USE": "模板正被未结束的任务使用",
     "INVALID_STATE": "当前状态不允许此操作",
     "LAST_ADMIN": "不能移除最后一个启用的管理员",
+    "SERVICE_IN_USE": "发信服务正被运行中或已暂停的任务使用",
+    "USER_HAS_CAMPAIGNS": "该用户仍有未结束的任务",
     "IDEMPOTENCY_IN_PROGRESS": "相同幂等键的请求仍在处理中",
     "IDEMPOTENCY_KEY_REUSED": "幂等键已用于不同的请求内容",
     "PAYLOAD_TOO_LARGE": "请求体过大",

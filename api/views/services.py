@@ -9,6 +9,7 @@ import msgspec
 
 from api.paging import PageQuery
 from api.routing import Call, Routes
+from engine.store import archive
 from engine.store.rows import Page
 from engine.store.service_models import Service, ServiceInBody, ServicePatchBody, StatusEntry
 from engine.store.services import ServiceStore
@@ -92,3 +93,21 @@ async def set_remaining(call: Call) -> Service:
               access="admin", query=PageQuery, response=Page[StatusEntry], tag="services")
 async def status_log(call: Call) -> Page[StatusEntry]:
     return await _store(call).status_log(call.id(), call.query.limit, call.query.offset)
+
+
+@routes.route("DELETE", "/services/{id}", summary="Delete (archive) a service; 409 SERVICE_IN_USE while campaigns may use it",
+              access="admin", response=Service, tag="services")
+async def delete_service(call: Call) -> Service:
+    service_id = call.id()
+    await archive.archive_service(call.deps.pool, service_id, call.me.id, call.deps.clock.now())
+    await _changed(call, service_id)
+    return await _store(call).get(service_id)
+
+
+@routes.route("POST", "/services/{id}/restore", summary="Restore an archived service (it stays disabled and unmapped)",
+              access="admin", response=Service, tag="services")
+async def restore_service(call: Call) -> Service:
+    service_id = call.id()
+    await archive.restore_service(call.deps.pool, service_id, call.me.id)
+    await _changed(call, service_id)
+    return await _store(call).get(service_id)

@@ -67,6 +67,8 @@ def service_of(row: Mapping[str, Any], tz: ZoneInfo) -> Service:
         throttled_until=row["throttled_until"], freeze_after=row["freeze_after"],
         warmup=dict(row["warmup"]) if row["warmup"] else None, warmup_started=row["warmup_started"],
         **_ramp_view(row, tz), created_at=row["created_at"], updated_at=row["updated_at"],
+        throttled_until=row["throttled_until"], created_at=row["created_at"], updated_at=row["updated_at"],
+        archived_at=row.get("archived_at"),
     )
 
 

@@ -20,3 +20,8 @@ CREATE TABLE api_tokens (
     revoked_at   timestamptz
 );
 CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at);
+
+-- Deleting a service or a user archives it: hidden from lists, its history (subtasks, logs,
+-- ledgers) still resolving its name. Names stay taken while archived.
+ALTER TABLE services ADD COLUMN archived_at timestamptz;
+ALTER TABLE users ADD COLUMN archived_at timestamptz;

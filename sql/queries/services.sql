@@ -21,6 +21,8 @@ SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, rese
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
        abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
           created_at, updated_at
+       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at
+       abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at, archived_at
 FROM services WHERE id = $1;
 
 -- name: lock
@@ -42,7 +44,7 @@ SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, rese
        abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
           created_at, updated_at,
        count(*) OVER () AS total
-FROM services ORDER BY lower(name), id LIMIT $1 OFFSET $2;
+FROM services WHERE archived_at IS NULL ORDER BY lower(name), id LIMIT $1 OFFSET $2;
 
 -- name: update
 -- $4/$5 (sealed credentials and their masked view) are null when the credentials stay.

@@ -16,7 +16,7 @@ FROM users WHERE id = $1;
 -- name: list
 SELECT id, username, email, role, enabled, quota_remaining, last_login_at, created_at, updated_at,
        count(*) OVER () AS total
-FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2;
+FROM users WHERE archived_at IS NULL ORDER BY created_at, id LIMIT $1 OFFSET $2;
 
 -- name: update
 -- A null argument keeps the column; disabling or a new password bumps the token version so

@@ -13,6 +13,7 @@ from aiohttp import web
 from redis import exceptions as redis_errors
 
 from api.envelope import REQUEST_ID, error
+from api.routing import ROUTER
 from engine.domain.errors import EdmError
 
 log = logging.getLogger("edm.api")
@@ -63,7 +64,11 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
             return error(request, 404, "NOT_FOUND", f"no route {request.method} {request.path}")
         case 405:
             response = error(request, 405, "METHOD_NOT_ALLOWED", f"{request.method} not allowed on {request.path}")
-            allowed = getattr(exc, "allowed_methods", None) or ()
+            router = request.app.get(ROUTER)
+            # aiohttp lists the methods of every resource matching the path (`/contacts/{id}` for
+            # `/contacts/import`): a fixed path allows only its own.
+            allowed = (router.fixed.get(request.path) if router is not None else None) \
+                or getattr(exc, "allowed_methods", None) or ()
             response.headers["Allow"] = ", ".join(sorted(allowed))
             return response
         case 413:

@@ -39,6 +39,15 @@ def _envelope(data_schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ref_alone(schema: dict[str, Any]) -> dict[str, Any]:
+    """`{"$ref": X, "anyOf": …}` (a body type with extra rules) as `allOf`: tools that follow
+    OpenAPI 3.0 ignore the siblings of a `$ref`, or the `$ref` itself."""
+    if "$ref" not in schema or len(schema) == 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "$ref"}
+    return {"allOf": [{"$ref": schema["$ref"]}, rest]}
+
+
 def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
     types: list[Any] = []
     for s in specs:
@@ -60,6 +69,8 @@ def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
             "responses": {
                 str(s.status): {"description": "success", "content": success},
                 "4XX": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "503": {"description": "the database, Redis or the engine is unavailable (Retry-After)",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             },
         }
         if s.access != "public":
@@ -73,7 +84,7 @@ def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
         if params:
             op["parameters"] = params
         if s.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": by_type[s.body]}}}
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref_alone(by_type[s.body])}}}
         elif s.raw_body:
             op["requestBody"] = {"required": True, "content": {ct: {"schema": {"type": "string"}} for ct in s.raw_body.split(",")}}
         if s.method == "POST":

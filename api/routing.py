@@ -87,14 +87,15 @@ class Router:
     def __init__(self, *tables: Routes, prefix: str = "/api/v1"):
         self.prefix = prefix
         self.specs: list[RouteSpec] = [spec for table in tables for spec in table.specs]
-
-    def install(self, app: web.Application) -> None:
         # Fixed paths and their methods: `PATCH /contacts/import` is that path with a method it
         # lacks (405), not `/contacts/{id}` with the id "import".
-        fixed: dict[str, set[str]] = {}
+        self.fixed: dict[str, set[str]] = {}
         for spec in self.specs:
             if "{" not in spec.path:
-                fixed.setdefault(self.prefix + spec.path, set()).add(spec.method)
+                self.fixed.setdefault(prefix + spec.path, set()).add(spec.method)
+
+    def install(self, app: web.Application) -> None:
+        fixed = self.fixed
         for spec in self.specs:
             app.router.add_route(spec.method, self.prefix + spec.path, _adapt(spec, fixed if "{" in spec.path else {}))
 

@@ -175,8 +175,11 @@ async def test_patch_credentials_are_replaced_whole(admin: Api, deps: Any) -> No
     before = await deps.pool.fetchrow(Q["services.sealed"], uuid.UUID(sid))
     await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="credentials.api_user",
                     json={"credentials": {"api_key": "only-the-key-1234567"}})
-    await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="credentials",
+    # Well-formed, but at odds with the stored provider: a conflict.
+    await admin.err("PATCH", f"/services/{sid}", 409, "CONFLICT", field="credentials",
                     json={"provider": "smtp"})
+    await admin.err("PATCH", f"/services/{sid}", 409, "CONFLICT", field="credentials",
+                    json={"credentials": smtp_payload()["credentials"]})
     await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="daily_quota",
                     json={"daily_quota": -1, "name": "renamed"})
     await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="name", json={"name": None})

@@ -87,9 +87,12 @@ async def test_the_openapi_document_states_the_validators_rules(anon: Api) -> No
     assert schemas["CampaignCreate"]["properties"]["template_ids"]["uniqueItems"] is True
     ops = doc["paths"]
     create_template = ops["/api/v1/templates"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert {tuple(b["required"]) for b in create_template["anyOf"]} == {("html_body",), ("text_body",)}
+    ref, rule = create_template["allOf"]
+    assert ref == {"$ref": "#/components/schemas/TemplateCreate"}
+    assert {tuple(b["required"]) for b in rule["anyOf"]} == {("html_body",), ("text_body",)}
     create_service = ops["/api/v1/services"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    providers = {b["properties"]["provider"]["const"]: b["properties"]["credentials"] for b in create_service["oneOf"]}
+    providers = {b["properties"]["provider"]["const"]: b["properties"]["credentials"]
+                 for b in create_service["allOf"][1]["oneOf"]}
     assert set(providers["smtp"]["required"]) >= {"host", "port"} and providers["smtp"]["properties"]["port"]["type"] == "integer"
     assert set(providers["engagelab"]["required"]) == {"api_user", "api_key"}
     assert "text/event-stream" in ops["/api/v1/events"]["get"]["responses"]["200"]["content"]

@@ -56,6 +56,12 @@ class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
     fields: dict[str, Any] | None = None
 
 
+# A contact id, or inline variables, never both (null counts as absent).
+_INLINE = [{"required": [k], "properties": {k: {"not": {"type": "null"}}}} for k in ("email", "name", "fields")]
+PreviewBody = Annotated[PreviewIn, msgspec.Meta(extra_json_schema={"not": {
+    "required": ["contact_id"], "properties": {"contact_id": {"not": {"type": "null"}}}, "anyOf": _INLINE}})]
+
+
 @routes.route("POST", "/templates", summary="Create a template (syntax checked: TEMPLATE_ERROR with the line)",
               body=TemplateCreateBody, response=Template, status=201, tag="templates")
 async def post_template(call: Call) -> Template:
@@ -91,7 +97,7 @@ async def delete_template(call: Call) -> Deleted:
 
 
 @routes.route("POST", "/templates/{id}/preview", summary="Render an own template for a contact or inline variables",
-              body=PreviewIn, response=Rendered, tag="templates")
+              body=PreviewBody, response=Rendered, tag="templates")
 async def preview_template(call: Call) -> Rendered:
     b, pool, me = call.body, call.deps.pool, call.me.id
     template_id = call.id()

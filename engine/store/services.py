@@ -165,12 +165,12 @@ class ServiceStore:
                     next_reset(new["reset_time"], self.tz, self.clock.now()).astimezone(self.tz).date()
             sealed = hint = None
             if patch.credentials is not msgspec.UNSET:
-                creds = parse_credentials(new["provider"], patch.credentials)
+                creds = _credentials_for(new["provider"], patch.credentials, patch.provider is msgspec.UNSET)
                 if msgspec.structs.asdict(creds) != open_credentials(self.box, old):
                     sealed, hint = seal(self.box, creds), masked(creds)
             elif new["provider"] != old["provider"]:
-                raise ValidationError("credentials are required when the provider changes",
-                                      field="credentials")
+                # Well-formed, but not with what is stored: a conflict, not a malformed request.
+                raise Conflict("credentials are required when the provider changes", field="credentials")
             changes = {k: {"old": _shown(old[k]), "new": _shown(v)} for k, v in new.items() if v != old[k]}
             if hint is not None:
                 changes["credentials"] = {"old": dict(old["credentials_hint"]), "new": hint}
@@ -261,6 +261,28 @@ class ServiceStore:
 
 _EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
              "freeze_after", "warmup", "warmup_started", "request_timeout")
+             "freeze_after", "warmup", "warmup_started")
+def _credentials_for(provider: str, raw: Mapping[str, Any], provider_kept: bool) -> Any:
+    """Credentials checked against the (stored or new) provider. Credentials of another
+    provider's shape sent without `provider` conflict with the stored provider (409)."""
+    try:
+        return parse_credentials(provider, raw)
+    except ValidationError:
+        if provider_kept and any(_fits(other, raw) for other in ("engagelab", "smtp") if other != provider):
+            raise Conflict(f"these credentials are for another provider than this service's ({provider}); "
+                           "send provider with them", field="credentials") from None
+        raise
+
+
+def _fits(provider: str, raw: Mapping[str, Any]) -> bool:
+    try:
+        parse_credentials(provider, raw)
+    except ValidationError:
+        return False
+    return True
+
+
+_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled")
 
 
 def _merged(old: Mapping[str, Any], patch: ServicePatch) -> dict[str, Any]:

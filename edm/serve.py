@@ -14,6 +14,7 @@ from aiohttp import web
 
 from api.app import init_app
 from api.deps import Deps
+from api.http_server import EnvelopeAppRunner
 from edm.runtime import Urls, open_deps, resolve_urls
 from engine.dispatch.leader import Engine
 from engine.domain.errors import ConfigError
@@ -24,7 +25,7 @@ log = logging.getLogger("edm.serve")
 
 @contextlib.asynccontextmanager
 async def running_api(d: Deps, host: str, port: int) -> AsyncIterator[web.AppRunner]:
-    runner = web.AppRunner(init_app(d), access_log=None)
+    runner = EnvelopeAppRunner(init_app(d), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

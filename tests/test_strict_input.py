@@ -124,3 +124,29 @@ async def test_templates_that_reach_for_other_templates_or_recurse_are_refused(a
     assert await deps.pool.fetchval("SELECT count(*) FROM templates") == 0
     await api.ok("POST", "/templates", json={"name": "t", "subject": "s", "html_body":
                  "{% macro b(x) %}<b>{{ x }}</b>{% endmacro %}{% macro two() %}{{ b(1) }}{{ b(2) }}{% endmacro %}{{ two() }}"})
+
+
+async def test_an_over_long_request_line_answers_the_json_envelope(deps) -> None:
+    import asyncio
+
+    from aiohttp.test_utils import TestServer
+
+    from api.app import init_app
+    from api.http_server import EnvelopeAppRunner
+
+    class Server(TestServer):
+        async def _make_runner(self, **kwargs):  # type: ignore[no-untyped-def]
+            return EnvelopeAppRunner(self.app, **kwargs)
+
+    async with Server(init_app(deps)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /api/v1/tags?q=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), timeout=10)
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400" and b"application/json" in head, raw[:300]
+    import json
+
+    payload = json.loads(body)
+    assert payload["success"] is False and payload["error"]["code"] == "MALFORMED_REQUEST"

@@ -45,6 +45,7 @@ def _ref_alone(schema: dict[str, Any]) -> dict[str, Any]:
     if "$ref" not in schema or len(schema) == 1:
         return schema
     rest = {k: v for k, v in schema.items() if k != "$ref"}
+    rest.setdefault("type", "object")  # request bodies are structs; `required` alone holds for any non-object
     return {"allOf": [{"$ref": schema["$ref"]}, rest]}
 
 

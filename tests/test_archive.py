@@ -25,11 +25,17 @@ async def test_a_service_in_use_answers_409_then_archives_and_restores(admin: Ap
     await deps.pool.execute("UPDATE campaigns SET status = 'running' WHERE id = $1", uuid.UUID(campaign_id))
     err = await admin.err("DELETE", f"/services/{svc['id']}", 409, "SERVICE_IN_USE", field="id")
     assert err["details"]["campaigns"] == [campaign_id] and "campaign" in err["message"]
-    assert (await admin.ok("GET", f"/services/{svc['id']}"))["archived_at"] is None
+    assert (await admin.ok("GET", f"/services/{svc['id']}"))["enabled"] is True
     await deps.pool.execute("UPDATE campaigns SET status = 'cancelled' WHERE id = $1", uuid.UUID(campaign_id))
     archived = await admin.ok("DELETE", f"/services/{svc['id']}")
-    assert archived["archived_at"] is not None and archived["enabled"] is False and archived["name"] == "Main EDM"
+    assert archived["id"] == svc["id"] and archived["archived_at"] is not None
+    # Gone from the API's point of view; listed only among the archived, history kept.
+    await admin.err("GET", f"/services/{svc['id']}", 404, "NOT_FOUND")
+    await admin.err("PATCH", f"/services/{svc['id']}", 404, "NOT_FOUND", json={"daily_quota": 5})
+    await admin.err("POST", f"/services/{svc['id']}/enable", 404, "NOT_FOUND")
     assert (await admin.ok("GET", "/services"))["items"] == []
+    shelf = (await admin.ok("GET", "/services?archived=true"))["items"]
+    assert [(s["name"], s["enabled"]) for s in shelf] == [("Main EDM", False)]
     assert (await admin.ok("GET", f"/users/{user['id']}/services"))["service_ids"] == []
     kinds = [e["message"] for e in (await admin.ok("GET", f"/services/{svc['id']}/status-log"))["items"]]
     assert kinds[:2] == ["service archived", "service disabled (archived)"]
@@ -41,7 +47,7 @@ async def test_a_service_in_use_answers_409_then_archives_and_restores(admin: Ap
         **{k: v for k, v in svc.items() if k in ("provider", "domain", "daily_quota", "reset_time", "send_interval")},
         "name": "Main EDM", "credentials": {"api_user": "u", "api_key": "k"}})
     restored = await admin.ok("POST", f"/services/{svc['id']}/restore")
-    assert restored["archived_at"] is None and restored["enabled"] is False
+    assert restored["name"] == "Main EDM" and restored["enabled"] is False
     assert [s["name"] for s in (await admin.ok("GET", "/services"))["items"]] == ["Main EDM"]
     await admin.err("POST", f"/services/{svc['id']}/restore", 409, "INVALID_STATE")
 
@@ -54,14 +60,19 @@ async def test_a_user_with_unfinished_campaigns_answers_409_then_archives(admin:
     assert err["details"]["campaigns"] == [campaign_id]
     await api.ok("POST", f"/campaigns/{campaign_id}/cancel")
     gone = await admin.ok("DELETE", f"/users/{user['id']}")
-    assert gone["enabled"] is False and gone["username"] == "bea"
+    assert gone["id"] == user["id"] and gone["archived_at"] is not None
     assert [u["username"] for u in (await admin.ok("GET", "/users"))["items"]] == ["root"]
+    await admin.err("GET", f"/users/{user['id']}", 404, "NOT_FOUND")
+    await admin.err("PATCH", f"/users/{user['id']}", 404, "NOT_FOUND", json={"enabled": True})
+    row = await deps.pool.fetchrow("SELECT username, enabled, archived_at FROM users WHERE id = $1",
+                                   uuid.UUID(user["id"]))
+    assert row["username"] == "bea" and row["enabled"] is False and row["archived_at"] is not None
     await api.err("GET", "/me", 401, "UNAUTHORIZED")
     await api.as_(token).err("GET", "/me", 401, "UNAUTHORIZED")
     await api.as_(None).err("POST", "/auth/login", 401, "INVALID_CREDENTIALS",
                             json={"username": "bea", "password": "password-123"})
     # History stays: the ledger and the campaign still resolve.
-    assert (await admin.ok("GET", f"/users/{user['id']}/quota-log"))["total"] >= 2
+    assert await deps.pool.fetchval("SELECT count(*) FROM quota_log WHERE user_id = $1", uuid.UUID(user["id"])) >= 2
     assert (await admin.ok("GET", f"/campaigns/{campaign_id}"))["status"] == "cancelled"
     await admin.err("DELETE", f"/users/{user['id']}", 404, "NOT_FOUND")
 
@@ -72,5 +83,5 @@ async def test_nobody_deletes_themselves_so_an_admin_always_remains(admin: Api) 
     await admin.err("DELETE", f"/users/{me['id']}", 409, "INVALID_STATE", field="id")
     other, as_other = await admin.new_user("ops2", role="admin")
     await as_other.err("DELETE", f"/users/{other['id']}", 409, "INVALID_STATE", field="id")
-    assert (await as_other.ok("DELETE", f"/users/{me['id']}"))["enabled"] is False
+    assert (await as_other.ok("DELETE", f"/users/{me['id']}"))["id"] == me["id"]
     await admin.err("GET", "/me", 401, "UNAUTHORIZED")

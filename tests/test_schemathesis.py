@@ -1,13 +1,15 @@
 """Schemathesis with all checks against the app's own OpenAPI document (`make fuzz`).
 
 Slow (minutes): behind the `schemathesis` marker, excluded from `make test`. The number of
-examples per operation is bounded by EDM_FUZZ_EXAMPLES (default 25).
+examples per operation is bounded by EDM_FUZZ_EXAMPLES (default 25); EDM_FUZZ_ARGS adds
+Schemathesis options (say, a path filter).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -28,7 +30,9 @@ async def test_schemathesis_all_checks_find_nothing(admin: Api, client, deps, tm
     args = [str(st), "--config-file", str(ROOT / "tests" / "schemathesis.toml"), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json", "--url", f"http://127.0.0.1:{port}",
             "--checks", "all", "--max-examples", os.environ.get("EDM_FUZZ_EXAMPLES", "25"), "--seed", "7",
             "--workers", "1", "--request-timeout", "10", "--no-color",
-            "-H", f"Authorization: Bearer {admin.token}", "--report", "ndjson", "--report-dir", str(tmp_path)]
+            "-H", f"Authorization: Bearer {admin.token}", "--report", "ndjson", "--report-dir", str(tmp_path),
+            # e.g. EDM_FUZZ_ARGS="--include-path-regex /services" to fuzz a part of the API
+            *shlex.split(os.environ.get("EDM_FUZZ_ARGS", ""))]
     proc = await asyncio.create_subprocess_exec(*args, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT)
     out, _ = await proc.communicate()

@@ -10,6 +10,7 @@ import msgspec
 from api.paging import PageQuery
 from api.routing import Call, Routes
 from engine.store import archive
+from engine.store.archive import Archived
 from engine.store.rows import Page
 from engine.store.service_models import Service, ServiceInBody, ServicePatchBody, StatusEntry
 from engine.store.services import ServiceStore
@@ -41,10 +42,15 @@ async def create_service(call: Call) -> Service:
     return service
 
 
-@routes.route("GET", "/services", summary="List sending services with their live state", access="admin",
-              query=PageQuery, response=Page[Service], tag="services")
+class ServiceQuery(PageQuery, forbid_unknown_fields=True):
+    # true: the archived (deleted) services instead, to restore one.
+    archived: bool = False
+
+
+@routes.route("GET", "/services", summary="List sending services with their live state (?archived=true: the deleted ones)",
+              access="admin", query=ServiceQuery, response=Page[Service], tag="services")
 async def list_services(call: Call) -> Page[Service]:
-    return await _store(call).list(call.query.limit, call.query.offset)
+    return await _store(call).list(call.query.limit, call.query.offset, call.query.archived)
 
 
 @routes.route("GET", "/services/{id}", summary="Get a sending service", access="admin", response=Service,
@@ -96,12 +102,12 @@ async def status_log(call: Call) -> Page[StatusEntry]:
 
 
 @routes.route("DELETE", "/services/{id}", summary="Delete (archive) a service; 409 SERVICE_IN_USE while campaigns may use it",
-              access="admin", response=Service, tag="services")
-async def delete_service(call: Call) -> Service:
+              access="admin", response=Archived, tag="services")
+async def delete_service(call: Call) -> Archived:
     service_id = call.id()
-    await archive.archive_service(call.deps.pool, service_id, call.me.id, call.deps.clock.now())
+    archived = await archive.archive_service(call.deps.pool, service_id, call.me.id, call.deps.clock.now())
     await _changed(call, service_id)
-    return await _store(call).get(service_id)
+    return archived
 
 
 @routes.route("POST", "/services/{id}/restore", summary="Restore an archived service (it stays disabled and unmapped)",

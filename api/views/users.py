@@ -12,6 +12,7 @@ from api.revocation import announce
 from api.routing import Call, Routes
 from engine.domain.errors import InvalidState, NotFound
 from engine.store import accounts, archive, quota_ledger
+from engine.store.archive import Archived
 from engine.store.accounts import create_user
 from engine.store.contact_models import EMAIL_PATTERN, MAX_EMAIL
 from engine.store.rows import Page, QuotaEntry, User
@@ -81,12 +82,12 @@ async def update_user(call: Call) -> User:
 
 
 @routes.route("DELETE", "/users/{id}", summary="Delete (archive) a user; 409 USER_HAS_CAMPAIGNS while any is unfinished",
-              access="admin", response=User, tag="users")
-async def delete_user(call: Call) -> User:
+              access="admin", response=Archived, tag="users")
+async def delete_user(call: Call) -> Archived:
     d, user_id = call.deps, call.id()
-    await archive.archive_user(d.pool, user_id, call.me.id, d.clock.now())
+    archived = await archive.archive_user(d.pool, user_id, call.me.id, d.clock.now())
     await announce(d, user_id)  # their open event streams close
-    return await accounts.get_user(d.pool, user_id)
+    return archived
 
 
 @routes.route("POST", "/users/{id}/quota", summary="Adjust a user's quota with a reason", access="admin",

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 import asyncpg
+import msgspec
 
 from engine.domain.errors import InvalidState, NotFound, ServiceInUse, UserHasCampaigns
 from engine.infra.queries import Q
@@ -16,8 +17,13 @@ from engine.store.services import write_status
 log = logging.getLogger("edm.archive")
 
 
+class Archived(msgspec.Struct):
+    id: uuid.UUID
+    archived_at: datetime
+
+
 async def archive_service(pool: asyncpg.Pool, service_id: uuid.UUID, operator_id: uuid.UUID,
-                          now: datetime) -> None:
+                          now: datetime) -> Archived:
     """Archive: disabled, unmapped from every user, hidden from lists; logs and subtasks keep it."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(Q["archive.lock_service"], service_id)
@@ -34,6 +40,7 @@ async def archive_service(pool: asyncpg.Pool, service_id: uuid.UUID, operator_id
             await write_status(conn, service_id, "disabled", "service disabled (archived)", {}, operator_id)
         await write_status(conn, service_id, "updated", "service archived", {"archived": True}, operator_id)
     log.info("service_archived id=%s operator=%s", service_id, operator_id)
+    return Archived(service_id, now)
 
 
 async def restore_service(pool: asyncpg.Pool, service_id: uuid.UUID, operator_id: uuid.UUID) -> None:
@@ -49,7 +56,7 @@ async def restore_service(pool: asyncpg.Pool, service_id: uuid.UUID, operator_id
     log.info("service_restored id=%s operator=%s", service_id, operator_id)
 
 
-async def archive_user(pool: asyncpg.Pool, user_id: uuid.UUID, operator_id: uuid.UUID, now: datetime) -> None:
+async def archive_user(pool: asyncpg.Pool, user_id: uuid.UUID, operator_id: uuid.UUID, now: datetime) -> Archived:
     """Archive: disabled for good, every token revoked, hidden from lists; ledger and campaigns kept."""
     if user_id == operator_id:
         raise InvalidState("administrators cannot delete their own account", field="id")
@@ -66,3 +73,4 @@ async def archive_user(pool: asyncpg.Pool, user_id: uuid.UUID, operator_id: uuid
         await conn.execute(Q["archive.archive_user"], user_id, now)
         await conn.execute(Q["archive.revoke_user_tokens"], user_id, now)
     log.info("user_archived id=%s operator=%s", user_id, operator_id)
+    return Archived(user_id, now)

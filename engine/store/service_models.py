@@ -138,8 +138,6 @@ class Service(msgspec.Struct):
     warmup_quota: int | None
     created_at: datetime
     updated_at: datetime
-    # Set when an admin deleted (archived) it: hidden from lists, history kept; restorable.
-    archived_at: datetime | None = None
 
 
 class StatusEntry(msgspec.Struct):

@@ -68,7 +68,6 @@ def service_of(row: Mapping[str, Any], tz: ZoneInfo) -> Service:
         warmup=dict(row["warmup"]) if row["warmup"] else None, warmup_started=row["warmup_started"],
         **_ramp_view(row, tz), created_at=row["created_at"], updated_at=row["updated_at"],
         throttled_until=row["throttled_until"], created_at=row["created_at"], updated_at=row["updated_at"],
-        archived_at=row.get("archived_at"),
     )
 
 
@@ -145,8 +144,9 @@ class ServiceStore:
             raise _not_found()
         return service_of(row, self.tz)
 
-    async def list(self, limit: int, offset: int) -> Page[Service]:
-        rows = await self.pool.fetch(Q["services.list"], limit, offset)
+    async def list(self, limit: int, offset: int, archived: bool = False) -> Page[Service]:
+        """The live services, or (archived=True) the archived ones."""
+        rows = await self.pool.fetch(Q["services.list"], limit, offset, archived)
         total = int(rows[0]["total"]) if rows else 0
         return Page([service_of(r, self.tz) for r in rows], total, limit, offset)
 

@@ -11,7 +11,7 @@ RETURNING id, username, email, role, enabled, quota_remaining, last_login_at, cr
 
 -- name: get
 SELECT id, username, email, role, enabled, quota_remaining, last_login_at, created_at, updated_at
-FROM users WHERE id = $1;
+FROM users WHERE id = $1 AND archived_at IS NULL;
 
 -- name: list
 SELECT id, username, email, role, enabled, quota_remaining, last_login_at, created_at, updated_at,
@@ -28,7 +28,7 @@ UPDATE users SET
     password_hash = coalesce($5, password_hash),
     token_version = token_version + CASE WHEN $5::text IS NOT NULL OR ($4::boolean IS FALSE AND enabled) THEN 1 ELSE 0 END,
     updated_at    = now()
-WHERE id = $1
+WHERE id = $1 AND archived_at IS NULL
 RETURNING id, username, email, role, enabled, quota_remaining, last_login_at, created_at, updated_at;
 
 -- name: touch_login

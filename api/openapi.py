@@ -49,6 +49,21 @@ def _ref_alone(schema: dict[str, Any]) -> dict[str, Any]:
     return {"allOf": [{"$ref": schema["$ref"]}, rest]}
 
 
+def _no_nul(schema: Any) -> None:
+    """State the rule every decoder applies (api.validation.load_json): no text holds NUL."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and not ({"format", "enum", "const"} & schema.keys()):
+            if "pattern" in schema:
+                schema.setdefault("not", {"pattern": "\\x00"})
+            else:
+                schema["pattern"] = "^[^\\x00]*$"
+        for value in schema.values():
+            _no_nul(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _no_nul(item)
+
+
 def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
     types: list[Any] = []
     for s in specs:
@@ -92,6 +107,8 @@ def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
             op.setdefault("parameters", []).append(
                 {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200}})
         paths.setdefault(prefix + s.path, {})[s.method.lower()] = op
+    _no_nul(components)
+    _no_nul(paths)
     components["Error"] = _ERROR
     return {
         "openapi": "3.1.0",

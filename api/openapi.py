@@ -102,7 +102,8 @@ def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
         if s.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref_alone(by_type[s.body])}}}
         elif s.raw_body:
-            op["requestBody"] = {"required": True, "content": {ct: {"schema": {"type": "string"}} for ct in s.raw_body.split(",")}}
+            op["requestBody"] = {"required": True, "content": {ct: {"schema": {"type": "string", "pattern": "\\S"}}
+                                                               for ct in s.raw_body.split(",")}}
         if s.method == "POST":
             op.setdefault("parameters", []).append(
                 {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200}})

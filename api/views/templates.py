@@ -47,6 +47,13 @@ class TemplateUpdate(msgspec.Struct, forbid_unknown_fields=True):
     text_body: Body | msgspec.UnsetType = msgspec.UNSET
 
 
+# Both bodies given and both blank is malformed in itself (one blank body may be fine, depending
+# on the stored other: 409 CONFLICT when it is not).
+TemplateUpdateBody = Annotated[TemplateUpdate, msgspec.Meta(extra_json_schema={"not": {
+    "required": ["html_body", "text_body"],
+    "properties": {"html_body": {"pattern": r"^\s*$"}, "text_body": {"pattern": r"^\s*$"}}}})]
+
+
 class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
     """Either an own contact's id, or the variables given inline."""
 
@@ -81,7 +88,7 @@ async def get_template(call: Call) -> Template:
     return await templates.get_own(call.deps.pool, call.me.id, call.id())
 
 
-@routes.route("PATCH", "/templates/{id}", summary="Update an own template", body=TemplateUpdate, response=Template,
+@routes.route("PATCH", "/templates/{id}", summary="Update an own template", body=TemplateUpdateBody, response=Template,
               tag="templates")
 async def patch_template(call: Call) -> Template:
     changes = {k: v for k, v in msgspec.structs.asdict(call.body).items() if v is not msgspec.UNSET}

@@ -44,11 +44,15 @@ async def running_api(d: Deps, host: str, port: int) -> AsyncIterator[web.AppRun
 
 @contextlib.asynccontextmanager
 async def running_product(settings: Settings, urls: Urls) -> AsyncIterator[tuple[Deps, Engine]]:
-    """Open the stores, start the engine and the API; stop all on exit."""
+    """Open the stores, start the API and the engine; stop all on exit.
+
+    The API listens first: a port in use fails the command before the engine takes the lease
+    (the engine reaches the API's handlers through `d.engine` once it runs).
+    """
     from edm.wiring import running_engine
 
-    async with open_deps(settings, urls) as d, running_engine(d) as engine, \
-            running_api(d, settings.host, settings.port):
+    async with open_deps(settings, urls) as d, running_api(d, settings.host, settings.port), \
+            running_engine(d) as engine:
         yield d, engine
 
 

@@ -16,7 +16,12 @@ async def run_edm(*args: str, env: dict[str, str], stdin: bytes | None = None) -
         sys.executable, "-m", "edm.cli", *args, cwd=str(ROOT), env={**os.environ, **env},
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
+    except TimeoutError:
+        proc.kill()  # never leave a hung server behind
+        await proc.wait()
+        raise
     assert proc.returncode is not None
     return proc.returncode, (out + err).decode()
 

@@ -91,7 +91,10 @@ def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
         }
         if s.access != "public":
             op["security"] = [{"bearer": []}]
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+        # Ids are UUIDs; other path values (a signed link's token) are opaque strings.
+        params = [{"name": n, "in": "path", "required": True,
+                   "schema": {"type": "string", "format": "uuid"} if n == "id" or n.endswith("_id")
+                   else {"type": "string", "minLength": 1}}
                   for n in re.findall(r"{(\w+)}", s.path)]
         if s.query is not None:
             qschema = components.get(s.query.__name__, {})

@@ -41,9 +41,8 @@ from api.views import (
 
 def build_router() -> Router:
     """Every route of /api/v1, in the order the OpenAPI document lists them."""
-    return Router(auth.routes, users.routes, services.routes, service_actions.routes, service_probe.routes,
-                  user_services.routes,
-    return Router(auth.routes, api_tokens.routes, users.routes, services.routes, service_actions.routes, user_services.routes,
+    return Router(auth.routes, api_tokens.routes, users.routes, services.routes, service_actions.routes,
+                  service_probe.routes, user_services.routes,
                   senders.routes, tags.routes, contacts.routes, templates.routes, campaigns.routes,
                   campaign_actions.routes, campaign_policies.routes, test_sends.routes, monitor.routes,
                   events.routes, alerts.routes, system.routes,

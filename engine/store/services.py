@@ -67,7 +67,6 @@ def service_of(row: Mapping[str, Any], tz: ZoneInfo) -> Service:
         throttled_until=row["throttled_until"], freeze_after=row["freeze_after"],
         warmup=dict(row["warmup"]) if row["warmup"] else None, warmup_started=row["warmup_started"],
         **_ramp_view(row, tz), created_at=row["created_at"], updated_at=row["updated_at"],
-        throttled_until=row["throttled_until"], created_at=row["created_at"], updated_at=row["updated_at"],
     )
 
 
@@ -282,7 +281,8 @@ def _fits(provider: str, raw: Mapping[str, Any]) -> bool:
     return True
 
 
-_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled")
+_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
+             "freeze_after", "warmup", "warmup_started")
 
 
 def _merged(old: Mapping[str, Any], patch: ServicePatch) -> dict[str, Any]:

@@ -22,9 +22,6 @@ SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, rese
        abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
           created_at, updated_at
        abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at
-       abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at, archived_at
-FROM services WHERE id = $1;
-       abnormal_frozen, abnormal_reason, throttled_until, created_at, updated_at
 FROM services WHERE id = $1 AND archived_at IS NULL;
 
 -- name: lock
@@ -34,6 +31,7 @@ SELECT id, name, provider, domain, credentials, credentials_hint, base_url, dail
        request_timeout
 FROM services WHERE id = $1 FOR UPDATE;
        send_interval, enabled, remaining_today, quota_day_start
+       send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started
 FROM services WHERE id = $1 AND archived_at IS NULL FOR UPDATE;
 
 -- name: sealed

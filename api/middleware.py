@@ -102,6 +102,9 @@ def unavailable_dependency(exc: BaseException) -> str | None:
             return "database"
         case asyncpg.InterfaceError() if "connection" in str(exc) and "closed" in str(exc):
             return "database"
+        # A connection killed mid-statement can leave asyncpg's protocol in a state it reports so.
+        case asyncpg.exceptions.InternalClientError():
+            return "database"
         # asyncpg raises plain socket errors and timeouts while (re)connecting; redis-py wraps its own.
         case OSError() | asyncio.TimeoutError():
             return "database"

@@ -258,9 +258,6 @@ class ServiceStore:
             raise Conflict(f"a service named {name!r} already exists", field="name")
 
 
-_EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
-             "freeze_after", "warmup", "warmup_started", "request_timeout")
-             "freeze_after", "warmup", "warmup_started")
 def _credentials_for(provider: str, raw: Mapping[str, Any], provider_kept: bool) -> Any:
     """Credentials checked against the (stored or new) provider. Credentials of another
     provider's shape sent without `provider` conflict with the stored provider (409)."""
@@ -282,7 +279,7 @@ def _fits(provider: str, raw: Mapping[str, Any]) -> bool:
 
 
 _EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
-             "freeze_after", "warmup", "warmup_started")
+             "freeze_after", "warmup", "warmup_started", "request_timeout")
 
 
 def _merged(old: Mapping[str, Any], patch: ServicePatch) -> dict[str, Any]:

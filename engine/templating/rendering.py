@@ -105,11 +105,10 @@ def _compile_part(part: Part, source: str) -> Template:
         internal = _internal_reference(tree)
         if internal is not None:
             raise SecurityError(f"access to internal attribute {internal!r} is not allowed")
-        compiled = env.from_string(count_loop_steps(tree))
         unsupported = _unsupported(tree)
         if unsupported is not None:
             raise TemplateError(f"{part}: {unsupported}", field=part)
-        compiled = env.from_string(tree)
+        compiled = env.from_string(count_loop_steps(tree))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{part}: line {exc.lineno}: {exc.message}", field=part,
                             details={"line": exc.lineno}) from exc

@@ -21,7 +21,6 @@ SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, rese
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
        abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
           created_at, updated_at
-       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, created_at, updated_at
 FROM services WHERE id = $1 AND archived_at IS NULL;
 
 -- name: lock
@@ -29,9 +28,6 @@ FROM services WHERE id = $1 AND archived_at IS NULL;
 SELECT id, name, provider, domain, credentials, credentials_hint, base_url, daily_quota, reset_time,
        send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started,
        request_timeout
-FROM services WHERE id = $1 FOR UPDATE;
-       send_interval, enabled, remaining_today, quota_day_start
-       send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started
 FROM services WHERE id = $1 AND archived_at IS NULL FOR UPDATE;
 
 -- name: sealed

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak faults typecheck lint bench-fanout bench-dispatch bench-memory loadtest clean
+.PHONY: demo test soak faults fuzz typecheck lint bench-fanout bench-dispatch bench-memory loadtest clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ soak: $(STAMP)
 # leader, poison replies); -s shows each run's figures.
 faults: $(STAMP)
 	$(BIN)/python -m pytest -q -s -m faults $(PYTEST_ARGS)
+
+# Schemathesis, all checks, against the app's own OpenAPI document (EDM_FUZZ_EXAMPLES per operation).
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -q -m schemathesis $(PYTEST_ARGS)
 
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy

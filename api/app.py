@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.cors import cors_middleware, parse_origins
 from api.deps import DEPS, Deps
 from api.metrics_view import install as install_metrics
 from api.metrics_view import metrics_middleware
 from api.middleware import error_middleware, request_id_middleware
+from api.revocation import revocation_listener
 from api.routing import ROUTER, Call, Router
 from api.views import (
     alerts,
+    api_tokens,
     auth,
     campaign_actions,
     campaign_policies,
@@ -38,8 +41,8 @@ from api.views import (
 
 def build_router() -> Router:
     """Every route of /api/v1, in the order the OpenAPI document lists them."""
-    return Router(auth.routes, users.routes, services.routes, service_actions.routes, service_probe.routes,
-                  user_services.routes,
+    return Router(auth.routes, api_tokens.routes, users.routes, services.routes, service_actions.routes,
+                  service_probe.routes, user_services.routes,
                   senders.routes, tags.routes, contacts.routes, templates.routes, campaigns.routes,
                   campaign_actions.routes, campaign_policies.routes, test_sends.routes, monitor.routes,
                   events.routes, alerts.routes, system.routes,
@@ -49,7 +52,8 @@ def build_router() -> Router:
 
 def init_app(d: Deps) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        middlewares=[request_id_middleware, cors_middleware(parse_origins(d.settings.cors_origins)),
+                     metrics_middleware, error_middleware],
         client_max_size=d.settings.max_body_bytes,
     )
     app[DEPS] = d
@@ -59,6 +63,7 @@ def init_app(d: Deps) -> web.Application:
     # /health also answers at the root, for load balancers.
     app.router.add_get("/health", auth_free_health)
     install_metrics(app)  # GET /metrics at the root
+    app.cleanup_ctx.append(revocation_listener)
     # Open SSE streams would otherwise hold up shutdown.
     app.on_shutdown.append(events.close_streams)
     return app

@@ -7,6 +7,7 @@ from aiohttp import web
 from api.deps import Deps
 from api.routing_types import CurrentUser
 from engine.domain.errors import Unauthorized
+from engine.store import api_tokens
 from engine.store.accounts import auth_state
 
 
@@ -20,8 +21,20 @@ async def authenticate(request: web.Request, d: Deps) -> CurrentUser:
 
 async def authenticate_token(token: str, d: Deps, field: str = "Authorization") -> CurrentUser:
     """Check a bare token (also for clients that pass it in the query string, like EventSource)."""
+    if api_tokens.is_api_token(token):
+        return await _personal_token(token, d, field)
     claims = d.tokens.verify(token, d.clock.now())
     state = await auth_state(d.pool, claims.sub)
     if state is None or not state.enabled or state.token_version != claims.ver:
         raise Unauthorized("token is no longer valid", field=field)
     return CurrentUser(state.id, state.username, state.role)
+
+
+async def _personal_token(secret: str, d: Deps, field: str) -> CurrentUser:
+    """A personal API token: not revoked, not expired (by the injected clock), owner enabled."""
+    t = await api_tokens.auth_state(d.pool, secret)
+    if t is None or t.revoked_at is not None or not t.enabled:
+        raise Unauthorized("token is no longer valid", field=field)
+    if t.expires_at is not None and t.expires_at <= d.clock.now():
+        raise Unauthorized("token expired", field=field)
+    return CurrentUser(t.user_id, t.username, t.role, t.scope, t.token_id)

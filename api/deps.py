@@ -36,6 +36,10 @@ class Deps:
     metrics: EngineMetrics | None = None
     # Seconds between keep-alive pings of an idle event stream (tests shorten it).
     sse_ping_seconds: float = 15.0
+    # Seconds between an open event stream's re-checks of its caller's credentials: the backstop
+    # of the revocation push (api.revocation), so a revoked stream closes within this even
+    # without Redis.
+    sse_recheck_seconds: float = 1.0
     # Open event streams, ended on shutdown (api.views.events).
     streams: set[Any] = field(default_factory=set)
     # Overview snapshots shared between clients (ttl from settings.overview_cache_seconds).

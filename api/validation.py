@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import msgspec
@@ -45,24 +47,103 @@ def _clean(text: str) -> str:
     return text[:at.start()].rstrip(" -") + (" (an object key)" if at.group(1) else "")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey("duplicate key")
+    return found
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """The dotted path of the first string (or object key) holding a NUL character."""
+    match value:
+        case str():
+            return path if "\x00" in value else None
+        case dict():
+            for key, item in value.items():
+                # A caller's own key (custom fields) is named `[...]`, as msgspec does.
+                step = f"{path}.{key}" if _NAME.match(key) else f"{path}[...]"
+                if "\x00" in key:
+                    return step
+                found = _nul_at(item, step)
+                if found:
+                    return found
+        case list():
+            for i, item in enumerate(value):
+                found = _nul_at(item, f"{path}[{i}]")
+                if found:
+                    return found
+    return None
+
+
+def _number(text: str) -> int | float:
+    """JSON Schema counts 5.0 as an integer, so the decoder does too."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 2 ** 63 else value
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def load_json(raw: bytes) -> Any:
+    """Parse a body with what msgspec alone lets through refused: duplicate object keys, and
+    NUL characters (PostgreSQL text cannot hold them) in any string or key."""
+    try:
+        doc = json.loads(raw, object_pairs_hook=_no_duplicates, parse_float=_number, parse_constant=_not_json)
+    except _DuplicateKey:
+        raise ValidationError("a JSON object repeats a key", field="body") from None
+    except (ValueError, RecursionError):
+        try:
+            msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ValidationError(f"malformed JSON: {exc}", field="body") from exc
+        raise ValidationError("malformed JSON", field="body") from None
+    nul = _nul_at(doc, "")
+    if nul is not None:
+        field = nul.lstrip(".") or "body"
+        raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
+    return doc
+
+
 def decode_body(raw: bytes, kind: type[T]) -> T:
     if not raw.strip():
         raise ValidationError("request body is required", field="body")
+    doc = load_json(raw)
     try:
-        return msgspec.json.decode(raw, type=kind)
+        return msgspec.convert(doc, kind)
     except msgspec.ValidationError as exc:
         f = field_of(exc)
         raise ValidationError(f"{f or 'body'}: {_clean(str(exc))}", field=f or "body") from exc
-    except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {exc}", field="body") from exc
 
 
 def convert_query(params: dict[str, Any], kind: type[T]) -> T:
+    for name, value in params.items():
+        if "\x00" in name or "\x00" in value:
+            field = name if _NAME.match(name) else "query"
+            raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
     try:
         return msgspec.convert(params, kind, strict=False)
     except msgspec.ValidationError as exc:
         f = field_of(exc)
         raise ValidationError(f"{f or 'query'}: {_clean(str(exc))}", field=f or "query") from exc
+
+
+def in_utc_range(value: datetime | None, field: str) -> datetime | None:
+    """The time in UTC; a time that leaves years 1-9999 once converted is a validation error."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValidationError(f"{field} is outside years 1-9999 in UTC", field=field) from None
 
 
 def parse_uuid(value: str, field: str) -> uuid.UUID:

@@ -51,7 +51,10 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     from edm.runtime import open_deps, resolve_urls
     from engine.store.accounts import create_user
 
-    password = os.environ.get("EDM_PASSWORD") or getpass.getpass("password: ")
+    password = os.environ.get("EDM_PASSWORD") or _read_password()
+    if not password:
+        print("error: no password given (set EDM_PASSWORD, type it at the prompt or pipe it in)", file=sys.stderr)
+        return 2
     if len(password) < 8:
         print("error: the password needs at least 8 characters", file=sys.stderr)
         return 2
@@ -66,6 +69,32 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
     asyncio.run(go())
     return 0
+
+
+def cmd_user_unlock(args: argparse.Namespace) -> int:
+    from api.login_throttle import unlock
+    from edm.runtime import open_deps, resolve_urls
+
+    settings = _settings()
+    urls = resolve_urls(settings)
+
+    async def go() -> int:
+        async with open_deps(settings, urls) as d:
+            return await unlock(d.redis, d.pool, args.username)
+
+    cleared = asyncio.run(go())
+    print(f"unlocked {args.username}: {cleared} login counter(s) cleared")
+    return 0
+
+
+def _read_password() -> str:
+    """The prompt on a terminal; the first line of stdin otherwise (empty when stdin is closed)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        return getpass.getpass("password: ")
+    except EOFError:
+        return ""
 
 
 def cmd_schema_snapshot(args: argparse.Namespace) -> int:
@@ -98,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="create an administrator")
     create.add_argument("--quota", type=int, default=0)
     create.set_defaults(fn=cmd_user_create)
+    unlock = user.add_parser("unlock", help="clear an account's failed-login counters (every address)")
+    unlock.add_argument("username")
+    unlock.set_defaults(fn=cmd_user_unlock)
 
     for register in _plugins():
         register(sub)
@@ -121,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     except EdmError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # Servers that cannot be reached or files that cannot be written: the reason, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

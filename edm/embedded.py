@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,16 @@ def start_postgres(data_dir: Path) -> tuple[str, object]:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
     return str(server.get_uri()), server
+
+
+def _postmaster_running(data_dir: Path) -> bool:
+    """Whether a PostgreSQL already runs on `data_dir` (its postmaster.pid names a live process)."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
 
 
 def redis_binary() -> str:
@@ -122,12 +133,15 @@ class EmbeddedServers:
 
     def start(self, *, postgres: bool = True, redis: bool = True) -> "EmbeddedServers":
         if postgres:
+            running = _postmaster_running(self.data_dir / "pg")
             self.database_url, self._pg = start_postgres(self.data_dir / "pg")
-            log.info("embedded_postgres_started")
+            # Another command (the demo, `edm serve`) owns a running server: this one only uses it.
+            log.info("embedded_postgres_reused" if running else "embedded_postgres_started")
         if redis:
             self._redis = EmbeddedRedis(self.data_dir / "redis")
             self.redis_url = self._redis.start()
-            log.info("embedded_redis_started port=%s", self._redis.port)
+            started = self._redis.process is not None
+            log.info("embedded_redis_%s port=%s", "started" if started else "reused", self._redis.port)
         atexit.register(self.stop)
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import redis.asyncio as aioredis
 from api.deps import Deps
 from api.tokens import TokenIssuer
 from edm.embedded import EmbeddedServers
+from engine.domain.errors import ServiceUnavailable
 from engine.infra import db
 from engine.infra.clock import Clock, SystemClock
 from engine.infra.config import Settings
@@ -37,11 +39,19 @@ def resolve_urls(settings: Settings, *, redis: bool = True) -> Urls:
     return Urls(settings.database_url or embedded.database_url, settings.redis_url or embedded.redis_url)
 
 
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 @contextlib.asynccontextmanager
 async def open_deps(settings: Settings, urls: Urls, clock: Clock | None = None,
                     passwords: Passwords | None = None) -> AsyncIterator[Deps]:
     """Open the pool and Redis, apply migrations, and yield the handlers' dependencies."""
-    conn = await db.connect(urls.database)
+    try:
+        conn = await db.connect(urls.database)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        raise ServiceUnavailable(f"cannot reach the database: {_reason(exc)}",
+                                 details={"dependency": "database"}) from None
     try:
         await db.migrate(conn)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 from typing import Any, AsyncIterator, Callable, Coroutine
@@ -13,8 +14,10 @@ from aiohttp import web
 
 from api.app import init_app
 from api.deps import Deps
+from api.http_server import EnvelopeAppRunner
 from edm.runtime import Urls, open_deps, resolve_urls
 from engine.dispatch.leader import Engine
+from engine.domain.errors import ConfigError
 from engine.infra.config import Settings
 
 log = logging.getLogger("edm.serve")
@@ -22,10 +25,16 @@ log = logging.getLogger("edm.serve")
 
 @contextlib.asynccontextmanager
 async def running_api(d: Deps, host: str, port: int) -> AsyncIterator[web.AppRunner]:
-    runner = web.AppRunner(init_app(d), access_log=None)
+    runner = EnvelopeAppRunner(init_app(d), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is in use (set EDM_PORT)", field="EDM_PORT") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", field="EDM_HOST") from None
     log.info("api_listening url=http://%s:%s/api/v1", host, port)
     try:
         yield runner
@@ -35,11 +44,15 @@ async def running_api(d: Deps, host: str, port: int) -> AsyncIterator[web.AppRun
 
 @contextlib.asynccontextmanager
 async def running_product(settings: Settings, urls: Urls) -> AsyncIterator[tuple[Deps, Engine]]:
-    """Open the stores, start the engine and the API; stop all on exit."""
+    """Open the stores, start the API and the engine; stop all on exit.
+
+    The API listens first: a port in use fails the command before the engine takes the lease
+    (the engine reaches the API's handlers through `d.engine` once it runs).
+    """
     from edm.wiring import running_engine
 
-    async with open_deps(settings, urls) as d, running_engine(d) as engine, \
-            running_api(d, settings.host, settings.port):
+    async with open_deps(settings, urls) as d, running_api(d, settings.host, settings.port), \
+            running_engine(d) as engine:
         yield d, engine
 
 

@@ -44,7 +44,7 @@ async def test_create_engagelab_service_with_live_state(admin: Api, clock: FakeC
     # The fixture clock is 2026-11-23 04:00 UTC = 12:00 in Shanghai: today's 02:00 reset has passed.
     svc = await admin.ok("POST", "/services", json=engagelab_payload(name="Main EDM", domain="Mail.Example.com"))
     assert svc["name"] == "Main EDM" and svc["provider"] == "engagelab" and svc["domain"] == "mail.example.com"
-    assert svc["credentials"] == {"api_user": "edm_marketing_user", "api_key": "63b8…b868"}
+    assert svc["credentials"] == {"api_user": "edm_marketing_user", "api_key": "…b868"}
     assert svc["daily_quota"] == 1000 and svc["remaining_today"] == 1000 and svc["used_today"] == 0
     assert svc["reset_time"] == "02:00" and svc["send_interval"] == 5 and svc["enabled"] is True
     assert svc["request_timeout"] == 30  # the documented default
@@ -57,7 +57,7 @@ async def test_create_engagelab_service_with_live_state(admin: Api, clock: FakeC
     assert listed["total"] == 1 and listed["items"] == [svc]
     log = await admin.ok("GET", f"/services/{svc['id']}/status-log")
     assert [e["kind"] for e in log["items"]] == ["created"]
-    assert log["items"][0]["data"]["credentials"]["api_key"] == "63b8…b868"
+    assert log["items"][0]["data"]["credentials"]["api_key"] == "…b868"
 
 
 async def test_create_before_todays_reset_starts_the_day_yesterday(admin: Api) -> None:
@@ -71,7 +71,7 @@ async def test_create_smtp_service(admin: Api) -> None:
     svc = await admin.ok("POST", "/services", json=smtp_payload(name="Relay"))
     assert svc["provider"] == "smtp" and svc["base_url"] is None
     assert svc["credentials"] == {"host": "127.0.0.1", "port": 2525, "username": "mailer",
-                                  "password": "smtp…7731", "tls": "none"}
+                                  "password": "…7731", "tls": "none"}
 
 
 async def test_list_is_paged_by_name(admin: Api) -> None:
@@ -175,8 +175,11 @@ async def test_patch_credentials_are_replaced_whole(admin: Api, deps: Any) -> No
     before = await deps.pool.fetchrow(Q["services.sealed"], uuid.UUID(sid))
     await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="credentials.api_user",
                     json={"credentials": {"api_key": "only-the-key-1234567"}})
-    await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="credentials",
+    # Well-formed, but at odds with the stored provider: a conflict.
+    await admin.err("PATCH", f"/services/{sid}", 409, "CONFLICT", field="credentials",
                     json={"provider": "smtp"})
+    await admin.err("PATCH", f"/services/{sid}", 409, "CONFLICT", field="credentials",
+                    json={"credentials": smtp_payload()["credentials"]})
     await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="daily_quota",
                     json={"daily_quota": -1, "name": "renamed"})
     await admin.err("PATCH", f"/services/{sid}", 400, "VALIDATION_ERROR", field="name", json={"name": None})
@@ -185,12 +188,12 @@ async def test_patch_credentials_are_replaced_whole(admin: Api, deps: Any) -> No
     assert await status_kinds(admin, sid) == ["created"]
     new = await admin.ok("PATCH", f"/services/{sid}",
                          json={"credentials": {"api_user": "other_user", "api_key": "NEWKEY-abcdefgh-9999"}})
-    assert new["credentials"] == {"api_user": "other_user", "api_key": "NEWK…9999"}
+    assert new["credentials"] == {"api_user": "other_user", "api_key": "…9999"}
     row = await deps.pool.fetchrow(Q["services.sealed"], uuid.UUID(sid))
     assert open_credentials(deps.box, row) == {"api_user": "other_user", "api_key": "NEWKEY-abcdefgh-9999"}
     switched = await admin.ok("PATCH", f"/services/{sid}", json={"provider": "smtp",
                                                                  "credentials": smtp_payload()["credentials"]})
-    assert switched["provider"] == "smtp" and switched["credentials"]["password"] == "smtp…7731"
+    assert switched["provider"] == "smtp" and switched["credentials"]["password"] == "…7731"
 
 
 async def test_patch_without_changes_logs_nothing(admin: Api) -> None:

@@ -89,6 +89,10 @@ async def test_patch_revalidates_and_changes_nothing_on_error(admin: Api) -> Non
                 json={"text_body": "{% for %}"})
     await u.err("PATCH", f"/templates/{t['id']}", 400, "VALIDATION_ERROR", field="html_body",
                 json={"html_body": "", "text_body": ""})
+    # One blank body is fine alone; with the other blank as stored, it conflicts.
+    await u.ok("PATCH", f"/templates/{t['id']}", json={"html_body": ""})
+    await u.err("PATCH", f"/templates/{t['id']}", 409, "CONFLICT", field="html_body", json={"text_body": " "})
+    t = await u.ok("PATCH", f"/templates/{t['id']}", json={"html_body": BODY["html_body"]})
     await u.err("PATCH", f"/templates/{t['id']}", 400, "VALIDATION_ERROR", field="nope", json={"nope": 1})
     await u.err("PATCH", f"/templates/{t['id']}", 400, "VALIDATION_ERROR", field="subject", json={"subject": None})
     assert await u.ok("GET", f"/templates/{t['id']}") == t

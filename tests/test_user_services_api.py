@@ -79,7 +79,7 @@ async def test_validation_writes_nothing(admin: Api, deps: Any) -> None:
     await admin.ok("PUT", path, json={"service_ids": [svc["id"]]})
     before = await deps.pool.fetchval("SELECT updated_at FROM user_service_maps")
 
-    error = await admin.err("PUT", path, 400, "VALIDATION_ERROR", field="service_ids",
+    error = await admin.err("PUT", path, 404, "NOT_FOUND", field="service_ids",
                             json={"service_ids": [svc["id"], MISSING]})
     assert error["details"]["unknown"] == [MISSING] and MISSING in error["message"]
     await admin.err("PUT", path, 400, "VALIDATION_ERROR", field="service_ids[1]",
@@ -113,5 +113,5 @@ async def test_engine_is_told_about_mapping_changes(admin: Api, deps: Any) -> No
     engine = EngineRecorder()
     deps.engine = engine
     await admin.ok("PUT", f"/users/{user['id']}/services", json={"service_ids": [svc["id"]]})
-    await admin.err("PUT", f"/users/{user['id']}/services", 400, "VALIDATION_ERROR", json={"service_ids": [MISSING]})
+    await admin.err("PUT", f"/users/{user['id']}/services", 404, "NOT_FOUND", json={"service_ids": [MISSING]})
     assert engine.calls == [("mapping_changed", uuid.UUID(user["id"]))]

@@ -10,6 +10,7 @@ import msgspec
 
 from api.paging import Limit, Offset, PageQuery
 from api.routing import Call, Routes
+from api.validation import in_utc_range
 from api.views.campaign_actions import progress_of
 from engine.domain.errors import Forbidden, InvalidState
 from engine.live.progress import Progress
@@ -26,9 +27,11 @@ from engine.store.rows import Page
 
 routes = Routes()
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-TemplateIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20)]
-TagIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=100)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": r"\S"})]
+# Duplicates are refused (engine.store.campaigns), so the document says uniqueItems.
+TemplateIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20,
+                                                      extra_json_schema={"uniqueItems": True})]
+TagIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=100, extra_json_schema={"uniqueItems": True})]
 When = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
 
 
@@ -96,7 +99,8 @@ async def _view(call: Call, detail: CampaignDetail) -> CampaignView:
               body=CampaignCreate, response=CampaignView, status=201, tag="campaigns")
 async def post_campaign(call: Call) -> CampaignView:
     b = call.body
-    plan = Plan(b.name, b.sender_id, b.template_ids, b.include_tags, b.exclude_tags, b.scheduled_at)
+    plan = Plan(b.name, b.sender_id, b.template_ids, b.include_tags, b.exclude_tags,
+                in_utc_range(b.scheduled_at, "scheduled_at"))
     detail = await campaigns.create(call.deps.pool, call.deps.clock, call.me.id, plan)
     await _quota_changed(call, call.me.id)
     await _saved(call, detail.id)
@@ -124,6 +128,8 @@ async def get_campaign(call: Call) -> CampaignView:
               body=CampaignUpdate, response=CampaignView, tag="campaigns")
 async def patch_campaign(call: Call) -> CampaignView:
     changes = {k: v for k, v in msgspec.structs.asdict(call.body).items() if v is not msgspec.UNSET}
+    if changes.get("scheduled_at") is not None:
+        changes["scheduled_at"] = in_utc_range(changes["scheduled_at"], "scheduled_at")
     detail, quota_delta = await campaigns.edit(call.deps.pool, call.deps.clock, _actor(call), call.id(), changes)
     if quota_delta:
         await _quota_changed(call, detail.user_id)

@@ -29,8 +29,16 @@ class ContactQuery(PageQuery, forbid_unknown_fields=True):
     q: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None  # email or name contains
 
 
+# `?tags=a, b,c`: up to 100 comma-separated tag names (parse_tag_list's rule, stated for the
+# document and checked by the decoder as well, so both say the same).
+_TAG = r"[^\s,;|\x00-\x1f](?:[^,;|\x00-\x1f]{0,62}[^\s,;|\x00-\x1f])?"
+_SEGMENT = rf"[^\S\x00-\x1f]*(?:{_TAG})?[^\S\x00-\x1f]*"
+TAG_LIST_PATTERN = rf"^{_SEGMENT}(?:,{_SEGMENT}){{0,99}}$(?!\n)"
+
+
 class ImportQuery(msgspec.Struct, forbid_unknown_fields=True):
-    tags: Annotated[str, msgspec.Meta(max_length=2000)] | None = None  # comma-separated, added to every row
+    # Comma-separated tag names, added to every row.
+    tags: Annotated[str, msgspec.Meta(max_length=2000, pattern=TAG_LIST_PATTERN)] | None = None
 
 
 # Declared before /contacts/{id} so the literal path is matched first.

@@ -65,7 +65,7 @@ async def _caller(call: Call) -> tuple[CurrentUser, str | None]:
 
 
 @routes.route("GET", "/events", summary="Live events (Server-Sent Events; Bearer header or ?token=)",
-              access="public", query=EventsQuery, tag="monitor")
+              access="public", query=EventsQuery, tag="monitor", produces="text/event-stream")
 async def events(call: Call) -> web.StreamResponse:
     me, token = await _caller(call)
     d, request = call.deps, call.request
@@ -113,6 +113,8 @@ class _Stream:
         self.ping_seconds, self.block_ms = ping_seconds, block_ms
         self.owners: dict[str, str] = {}
         self.closing = asyncio.Event()
+        # Set by the revocation push: re-check the credentials now, not at the next timer tick.
+        self.recheck = asyncio.Event()
         self.response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
             "X-Request-Id": request.get(REQUEST_ID, "")})
@@ -123,6 +125,7 @@ class _Stream:
     async def serve(self) -> web.StreamResponse:
         open_streams: set[_Stream] = self.d.streams
         open_streams.add(self)
+        guard = asyncio.create_task(self._guard(), name=f"sse-guard-{self.me.username}")
         try:
             await self.response.prepare(self.request)
             await self._write(b"retry: 3000\n\n")
@@ -134,8 +137,28 @@ class _Stream:
             # with its Last-Event-ID and loses nothing.
             log.exception("sse_stream_failed user=%s", self.me.username)
         finally:
+            guard.cancel()
             open_streams.discard(self)
         return self.response
+
+    async def _guard(self) -> None:
+        """Re-check the caller on every revocation push and on a timer; close when refused.
+
+        Independent of the pump: events may flow without a pause for pings.
+        """
+        while not self.closing.is_set():
+            try:
+                await asyncio.wait_for(self.recheck.wait(), timeout=self.d.sse_recheck_seconds)
+            except TimeoutError:
+                pass
+            self.recheck.clear()
+            try:
+                allowed = await self._still_allowed()
+            except Exception as exc:  # the database is out: keep serving; the next tick retries
+                log.warning("sse_recheck_failed error=%s", type(exc).__name__)
+                continue
+            if not allowed:
+                self.closing.set()
 
     async def _pump(self) -> None:
         while not self.closing.is_set() and not self._gone():
@@ -153,8 +176,6 @@ class _Stream:
                 await self._send(await self._visible(batch))
             if self.now() - self.last_write >= self.ping_seconds:
                 await self._write(b": ping\n\n")
-                if not await self._still_allowed():
-                    return
 
     async def _next_batch(self) -> list[StreamEvent] | None:
         """The next entries, or None when the server is closing the stream."""
@@ -207,15 +228,15 @@ class _Stream:
         self.last_write = self.now()
 
     async def _still_allowed(self) -> bool:
-        """A disabled user or a revoked token ends the stream at the next ping."""
+        """False once the user is disabled or demoted, or the token is revoked or outdated."""
         try:
             if self.token is not None:
-                await authenticate_token(self.token, self.d)
+                now = await authenticate_token(self.token, self.d)
             else:
-                await authenticate(self.request, self.d)
+                now = await authenticate(self.request, self.d)
         except EdmError:
             return False
-        return True
+        return now.role == self.me.role
 
     def _gone(self) -> bool:
         transport = self.request.transport

@@ -15,11 +15,15 @@ from engine.store.senders import Sender
 
 routes = Routes()
 
+# The document's statement of engine.store.senders.check_name (which gives the friendlier message).
+SENDER_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9_-](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?$(?!\n)"
+
 
 class SenderCreate(msgspec.Struct, forbid_unknown_fields=True):
     # The character rules are checked by engine.store.senders.check_name, with a message that names them.
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=64,
-                                      description="1-64 of A-Z a-z 0-9 . _ -; no leading/trailing '.', no '..'")]
+                                      description="1-64 of A-Z a-z 0-9 . _ -; no leading/trailing '.', no '..'",
+                                      extra_json_schema={"pattern": SENDER_NAME_PATTERN})]
 
 
 class Deleted(msgspec.Struct):

@@ -18,8 +18,10 @@ from engine.templating.rendering import Rendered, contact_vars
 
 routes = Routes()
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=998)]
+# The patterns state engine.store.templates.check in the document (check gives the messages).
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": r"\S"})]
+Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=998,
+                                      extra_json_schema={"pattern": r"^[^\r\n]*\S[^\r\n]*$(?!\n)"})]
 Body = Annotated[str, msgspec.Meta(max_length=1_000_000)]
 
 
@@ -28,6 +30,12 @@ class TemplateCreate(msgspec.Struct, forbid_unknown_fields=True):
     subject: Subject
     html_body: Body = ""
     text_body: Body = ""
+
+
+# At least one of the bodies has a non-blank character.
+EITHER_BODY = {"anyOf": [{"required": [part], "properties": {part: {"pattern": r"\S"}}}
+                         for part in ("html_body", "text_body")]}
+TemplateCreateBody = Annotated[TemplateCreate, msgspec.Meta(extra_json_schema=EITHER_BODY)]
 
 
 class TemplateUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,6 +47,13 @@ class TemplateUpdate(msgspec.Struct, forbid_unknown_fields=True):
     text_body: Body | msgspec.UnsetType = msgspec.UNSET
 
 
+# Both bodies given and both blank is malformed in itself (one blank body may be fine, depending
+# on the stored other: 409 CONFLICT when it is not).
+TemplateUpdateBody = Annotated[TemplateUpdate, msgspec.Meta(extra_json_schema={"not": {
+    "required": ["html_body", "text_body"],
+    "properties": {"html_body": {"pattern": r"^\s*$"}, "text_body": {"pattern": r"^\s*$"}}}})]
+
+
 class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
     """Either an own contact's id, or the variables given inline."""
 
@@ -48,8 +63,14 @@ class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
     fields: dict[str, Any] | None = None
 
 
+# A contact id, or inline variables, never both (null counts as absent).
+_INLINE = [{"required": [k], "properties": {k: {"not": {"type": "null"}}}} for k in ("email", "name", "fields")]
+PreviewBody = Annotated[PreviewIn, msgspec.Meta(extra_json_schema={"not": {
+    "required": ["contact_id"], "properties": {"contact_id": {"not": {"type": "null"}}}, "anyOf": _INLINE}})]
+
+
 @routes.route("POST", "/templates", summary="Create a template (syntax checked: TEMPLATE_ERROR with the line)",
-              body=TemplateCreate, response=Template, status=201, tag="templates")
+              body=TemplateCreateBody, response=Template, status=201, tag="templates")
 async def post_template(call: Call) -> Template:
     b = call.body
     return await templates.create(call.deps.pool, call.me.id, b.name, b.subject, b.html_body, b.text_body)
@@ -67,7 +88,7 @@ async def get_template(call: Call) -> Template:
     return await templates.get_own(call.deps.pool, call.me.id, call.id())
 
 
-@routes.route("PATCH", "/templates/{id}", summary="Update an own template", body=TemplateUpdate, response=Template,
+@routes.route("PATCH", "/templates/{id}", summary="Update an own template", body=TemplateUpdateBody, response=Template,
               tag="templates")
 async def patch_template(call: Call) -> Template:
     changes = {k: v for k, v in msgspec.structs.asdict(call.body).items() if v is not msgspec.UNSET}
@@ -83,7 +104,7 @@ async def delete_template(call: Call) -> Deleted:
 
 
 @routes.route("POST", "/templates/{id}/preview", summary="Render an own template for a contact or inline variables",
-              body=PreviewIn, response=Rendered, tag="templates")
+              body=PreviewBody, response=Rendered, tag="templates")
 async def preview_template(call: Call) -> Rendered:
     b, pool, me = call.body, call.deps.pool, call.me.id
     template_id = call.id()

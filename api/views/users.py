@@ -8,9 +8,11 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.paging import PageQuery
+from api.revocation import announce
 from api.routing import Call, Routes
 from engine.domain.errors import InvalidState, NotFound
-from engine.store import accounts, quota_ledger
+from engine.store import accounts, archive, quota_ledger
+from engine.store.archive import Archived
 from engine.store.accounts import create_user
 from engine.store.contact_models import EMAIL_PATTERN, MAX_EMAIL
 from engine.store.rows import Page, QuotaEntry, User
@@ -71,9 +73,21 @@ async def update_user(call: Call) -> User:
         # Disabling ends every token at once: the caller would lock themselves out, perhaps as
         # the last administrator, with nobody left to enable the account again.
         raise InvalidState("administrators cannot disable their own account", field="enabled")
-    password_hash = d.passwords.hash(body.password) if body.password is not None else None
-    return await accounts.update_user(d.pool, user_id, email=body.email, role=body.role, enabled=body.enabled,
+    password_hash = await d.passwords.hash_async(body.password) if body.password is not None else None
+    user = await accounts.update_user(d.pool, user_id, email=body.email, role=body.role, enabled=body.enabled,
                                       password_hash=password_hash)
+    if body.enabled is False or body.password is not None or body.role is not None:
+        await announce(d, user_id)  # open event streams re-check the user at once
+    return user
+
+
+@routes.route("DELETE", "/users/{id}", summary="Delete (archive) a user; 409 USER_HAS_CAMPAIGNS while any is unfinished",
+              access="admin", response=Archived, tag="users")
+async def delete_user(call: Call) -> Archived:
+    d, user_id = call.deps, call.id()
+    archived = await archive.archive_user(d.pool, user_id, call.me.id, d.clock.now())
+    await announce(d, user_id)  # their open event streams close
+    return archived
 
 
 @routes.route("POST", "/users/{id}/quota", summary="Adjust a user's quota with a reason", access="admin",

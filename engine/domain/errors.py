@@ -93,3 +93,21 @@ class TemplateInUse(EdmError):
     """The template is used by a pending, running or paused campaign."""
 
     code = "TEMPLATE_IN_USE"
+
+
+class LastAdmin(EdmError):
+    """The change would leave no enabled administrator."""
+
+    code = "LAST_ADMIN"
+
+
+class ServiceInUse(EdmError):
+    """A running or paused campaign may still send through the service."""
+
+    code = "SERVICE_IN_USE"
+
+
+class UserHasCampaigns(EdmError):
+    """The user still has pending, running or paused campaigns."""
+
+    code = "USER_HAS_CAMPAIGNS"

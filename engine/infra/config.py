@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Login throttling: failed attempts allowed per window, per account and per client address.
     login_max_failures: int = 10
     login_window_seconds: int = 300
+    # Browser origins allowed by CORS, comma-separated (e.g. `https://ops.example.com`); empty = none.
+    cors_origins: str = ""
     # How long an Idempotency-Key answer is kept, in seconds.
     idempotency_ttl: int = 24 * 3600
     # Database pool size.

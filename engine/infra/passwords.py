@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -20,3 +22,11 @@ class Passwords:
             return self._hasher.verify(stored_hash or self._dummy, password) and stored_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    # argon2 takes tens of milliseconds of CPU by design: on the event loop it would stall every
+    # other request (and the engine) for that long, per login.
+    async def hash_async(self, password: str) -> str:
+        return await asyncio.to_thread(self.hash, password)
+
+    async def verify_async(self, stored_hash: str | None, password: str) -> bool:
+        return await asyncio.to_thread(self.verify, stored_hash, password)

@@ -14,9 +14,9 @@ from engine.domain.errors import ConfigError
 
 
 def mask(secret: str) -> str:
-    """`63b8…b868` for long secrets; short ones show nothing of themselves."""
-    if len(secret) >= 12:
-        return f"{secret[:4]}…{secret[-4:]}"
+    """`…b868` for secrets of 16+ characters (at most 4 shown); shorter ones show nothing."""
+    if len(secret) >= 16:
+        return f"…{secret[-4:]}"
     return "••••"
 
 

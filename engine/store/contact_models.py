@@ -40,7 +40,11 @@ TagName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TAG, pattern=
 # Integers stay within 64 bits so every JSON encoder on the way to jsonb takes them.
 FieldValue = (Annotated[str, msgspec.Meta(max_length=MAX_VALUE)]
               | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | float | bool | None)
-Fields = Annotated[dict[str, FieldValue], msgspec.Meta(max_length=MAX_FIELDS)]
+# The document's statement of field_key_problem (which gives the friendlier message): a letter or
+# `_` then word characters, and not one of the built-in attributes in any case.
+FIELD_KEY_PATTERN = r"^(?![Ee][Mm][Aa][Ii][Ll]$|[Nn][Aa][Mm][Ee]$|[Tt][Aa][Gg][Ss]$)[^\W\d]\w{0,63}$(?!\n)"
+Fields = Annotated[dict[str, FieldValue], msgspec.Meta(
+    max_length=MAX_FIELDS, extra_json_schema={"propertyNames": {"pattern": FIELD_KEY_PATTERN}})]
 TagNames = Annotated[list[TagName], msgspec.Meta(max_length=MAX_TAGS)]
 
 # Custom field names are template variables (`{{company}}`): a letter or `_`, then word characters.

@@ -16,8 +16,10 @@ from engine.infra.secret_box import SecretBox, mask
 
 Provider = Literal["engagelab", "smtp"]
 
-_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-_Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+# No control characters in any credential: they would end up in headers and SMTP commands.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$(?!\n)"
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=PRINTABLE)]
+_Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern=PRINTABLE)]
 _Host = Annotated[str, msgspec.Meta(
     pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$(?!\n)", max_length=253)]
 
@@ -31,8 +33,8 @@ class SmtpCredentials(msgspec.Struct, forbid_unknown_fields=True):
     host: _Host
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
     # Empty username and password = a relay that takes mail without AUTH.
-    username: Annotated[str, msgspec.Meta(max_length=256)]
-    password: Annotated[str, msgspec.Meta(max_length=1024)]
+    username: Annotated[str, msgspec.Meta(max_length=256, pattern=PRINTABLE)]
+    password: Annotated[str, msgspec.Meta(max_length=1024, pattern=PRINTABLE)]
     tls: Literal["starttls", "tls", "none"]
 
 

@@ -26,8 +26,9 @@ async def replace_services(pool: asyncpg.Pool, tz: ZoneInfo, user_id: uuid.UUID,
             raise NotFound("user not found", field="id")
         unknown = [str(r["id"]) for r in await conn.fetch(Q["user_services.unknown_services"], wanted)]
         if unknown:
-            raise ValidationError(f"unknown service ids: {', '.join(unknown)}", field="service_ids",
-                                  details={"unknown": unknown})
+            # Like the campaigns' references: what does not exist is a 404, naming the field.
+            raise NotFound(f"unknown service ids: {', '.join(unknown)}", field="service_ids",
+                           details={"unknown": unknown})
         await conn.execute(Q["user_services.upsert_map"], user_id, operator_id)
         await conn.execute(Q["user_services.delete_items"], user_id, wanted)
         await conn.execute(Q["user_services.insert_items"], user_id, wanted)

@@ -24,9 +24,16 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
 Domain = Annotated[str, msgspec.Meta(
     max_length=253,
     pattern=r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$(?!\n)")]
+# An IPv6 literal in its hexadecimal forms (a loose `[0-9a-f:.]+` let `[0]` through, which no
+# URL parser takes).
+_H = "[0-9A-Fa-f]{1,4}"
+_IPV6 = (f"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}"
+         f"|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}"
+         f"|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:))")
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 BaseUrl = Annotated[str, msgspec.Meta(
     max_length=2048,
-    pattern=r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(/\S*)?$(?!\n)")]
+    pattern=rf"^https?://(\[{_IPV6}\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:{_PORT})?(/\S*)?$(?!\n)")]
 DailyQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
 ResetTime = Annotated[str, msgspec.Meta(pattern=HHMM)]
 SendInterval = Annotated[int, msgspec.Meta(gt=0, le=86_400)]
@@ -48,6 +55,20 @@ DEFAULT_REQUEST_TIMEOUT = 30
 CredentialsIn = Annotated[dict[str, Any], msgspec.Meta(
     description='engagelab: {api_user, api_key}; smtp: {host, port, username, password, '
                 'tls: "starttls"|"tls"|"none"}')]
+
+
+def _credential_schemas() -> dict[str, dict[str, Any]]:
+    from engine.store.service_credentials import EngageLabCredentials, SmtpCredentials
+
+    (el, smtp), defs = msgspec.json.schema_components([EngageLabCredentials, SmtpCredentials])
+    return {"engagelab": defs["EngageLabCredentials"], "smtp": defs["SmtpCredentials"]}
+
+
+_CREDENTIALS = _credential_schemas()
+# The document states what parse_credentials checks: the credentials' shape follows the provider.
+PER_PROVIDER = {"oneOf": [{"properties": {"provider": {"const": p}, "credentials": s}, "required": ["provider"]}
+                          for p, s in _CREDENTIALS.items()]}
+ANY_PROVIDER = {"properties": {"credentials": {"oneOf": list(_CREDENTIALS.values())}}}
 
 
 class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -149,3 +170,10 @@ class UserServices(msgspec.Struct):
     services: list[ServiceBrief]
     # None until an administrator first sets the user's mapping.
     updated_at: datetime | None
+
+
+ServiceInBody = Annotated[ServiceIn, msgspec.Meta(extra_json_schema=PER_PROVIDER)]
+# A patch may change the provider and credentials together, or the credentials alone (checked
+# against the stored provider, which the document cannot know).
+ServicePatchBody = Annotated[ServicePatch, msgspec.Meta(extra_json_schema={
+    "if": {"required": ["provider"]}, "then": PER_PROVIDER, "else": ANY_PROVIDER})]

@@ -143,8 +143,9 @@ class ServiceStore:
             raise _not_found()
         return service_of(row, self.tz)
 
-    async def list(self, limit: int, offset: int) -> Page[Service]:
-        rows = await self.pool.fetch(Q["services.list"], limit, offset)
+    async def list(self, limit: int, offset: int, archived: bool = False) -> Page[Service]:
+        """The live services, or (archived=True) the archived ones."""
+        rows = await self.pool.fetch(Q["services.list"], limit, offset, archived)
         total = int(rows[0]["total"]) if rows else 0
         return Page([service_of(r, self.tz) for r in rows], total, limit, offset)
 
@@ -163,12 +164,12 @@ class ServiceStore:
                     next_reset(new["reset_time"], self.tz, self.clock.now()).astimezone(self.tz).date()
             sealed = hint = None
             if patch.credentials is not msgspec.UNSET:
-                creds = parse_credentials(new["provider"], patch.credentials)
+                creds = _credentials_for(new["provider"], patch.credentials, patch.provider is msgspec.UNSET)
                 if msgspec.structs.asdict(creds) != open_credentials(self.box, old):
                     sealed, hint = seal(self.box, creds), masked(creds)
             elif new["provider"] != old["provider"]:
-                raise ValidationError("credentials are required when the provider changes",
-                                      field="credentials")
+                # Well-formed, but not with what is stored: a conflict, not a malformed request.
+                raise Conflict("credentials are required when the provider changes", field="credentials")
             changes = {k: {"old": _shown(old[k]), "new": _shown(v)} for k, v in new.items() if v != old[k]}
             if hint is not None:
                 changes["credentials"] = {"old": dict(old["credentials_hint"]), "new": hint}
@@ -255,6 +256,26 @@ class ServiceStore:
     async def _check_name(conn: asyncpg.Connection, name: str, exclude: uuid.UUID | None) -> None:
         if await conn.fetchrow(Q["services.name_taken"], name, exclude):
             raise Conflict(f"a service named {name!r} already exists", field="name")
+
+
+def _credentials_for(provider: str, raw: Mapping[str, Any], provider_kept: bool) -> Any:
+    """Credentials checked against the (stored or new) provider. Credentials of another
+    provider's shape sent without `provider` conflict with the stored provider (409)."""
+    try:
+        return parse_credentials(provider, raw)
+    except ValidationError:
+        if provider_kept and any(_fits(other, raw) for other in ("engagelab", "smtp") if other != provider):
+            raise Conflict(f"these credentials are for another provider than this service's ({provider}); "
+                           "send provider with them", field="credentials") from None
+        raise
+
+
+def _fits(provider: str, raw: Mapping[str, Any]) -> bool:
+    try:
+        parse_credentials(provider, raw)
+    except ValidationError:
+        return False
+    return True
 
 
 _EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",

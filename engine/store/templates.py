@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import asyncpg
 import msgspec
 
-from engine.domain.errors import NotFound, TemplateInUse, ValidationError
+from engine.domain.errors import Conflict, NotFound, TemplateInUse, ValidationError
 from engine.infra.queries import Q
 from engine.store.rows import Page, page_of, row_struct
 from engine.templating.rendering import Rendered, compile_template, contact_vars, render
@@ -72,6 +72,11 @@ async def update(pool: asyncpg.Pool, user_id: uuid.UUID, template_id: uuid.UUID,
         if row is None:
             raise NotFound("template not found", field="id")
         merged = {k: changes.get(k, row[k]) for k in ("name", "subject", "html_body", "text_body")}
+        if not merged["html_body"].strip() and not merged["text_body"].strip():
+            if "html_body" in changes and "text_body" in changes:
+                raise ValidationError("html_body or text_body must be non-empty", field="html_body")
+            # The member given is fine alone; with what is stored, no body would be left.
+            raise Conflict("html_body or text_body must stay non-empty", field="html_body")
         check(**merged)
         updated = await conn.fetchrow(Q["templates.update"], template_id, merged["name"], merged["subject"],
                                       merged["html_body"], merged["text_body"])

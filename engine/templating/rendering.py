@@ -73,6 +73,31 @@ def _internal_reference(tree: nodes.Template) -> str | None:
     return None
 
 
+_OTHER_TEMPLATES = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "import",
+                    nodes.Extends: "extends"}
+
+
+def _unsupported(tree: nodes.Template) -> str | None:
+    """Why the template cannot be saved: it names other templates (there are none to load, so
+    it would fail at send time), or a macro calls itself (unbounded recursion)."""
+    for node in tree.find_all(tuple(_OTHER_TEMPLATES)):
+        return f"'{{% {_OTHER_TEMPLATES[type(node)]} %}}' is not supported: a template stands alone"
+    macros = {m.name: m for m in tree.find_all(nodes.Macro)}
+    calls = {name: {c.node.name for c in m.find_all(nodes.Call)
+                    if isinstance(c.node, nodes.Name) and c.node.name in macros}
+             for name, m in macros.items()}
+    for start in macros:  # a cycle in the macros' call graph
+        seen, frontier = set(), set(calls[start])
+        while frontier:
+            name = frontier.pop()
+            if name == start:
+                return f"macro {start!r} calls itself (recursive macros are not supported)"
+            if name not in seen:
+                seen.add(name)
+                frontier |= calls[name]
+    return None
+
+
 def _compile_part(part: Part, source: str) -> Template:
     env = _HTML if part == "html_body" else _PLAIN
     try:
@@ -80,6 +105,9 @@ def _compile_part(part: Part, source: str) -> Template:
         internal = _internal_reference(tree)
         if internal is not None:
             raise SecurityError(f"access to internal attribute {internal!r} is not allowed")
+        unsupported = _unsupported(tree)
+        if unsupported is not None:
+            raise TemplateError(f"{part}: {unsupported}", field=part)
         compiled = env.from_string(count_loop_steps(tree))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{part}: line {exc.lineno}: {exc.message}", field=part,

@@ -21,14 +21,14 @@ SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, rese
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
        abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
           created_at, updated_at
-FROM services WHERE id = $1;
+FROM services WHERE id = $1 AND archived_at IS NULL;
 
 -- name: lock
 -- Held for the rest of an edit so the old values written to the status log are the ones replaced.
 SELECT id, name, provider, domain, credentials, credentials_hint, base_url, daily_quota, reset_time,
        send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started,
        request_timeout
-FROM services WHERE id = $1 FOR UPDATE;
+FROM services WHERE id = $1 AND archived_at IS NULL FOR UPDATE;
 
 -- name: sealed
 SELECT id, provider, credentials FROM services WHERE id = $1;
@@ -42,7 +42,7 @@ SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, rese
        abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
           created_at, updated_at,
        count(*) OVER () AS total
-FROM services ORDER BY lower(name), id LIMIT $1 OFFSET $2;
+FROM services WHERE (archived_at IS NOT NULL) = $3 ORDER BY lower(name), id LIMIT $1 OFFSET $2;
 
 -- name: update
 -- $4/$5 (sealed credentials and their masked view) are null when the credentials stay.
@@ -79,7 +79,7 @@ RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, r
 -- name: set_enabled
 -- Matches nothing when the flag already has that value, so a repeated call logs nothing.
 UPDATE services SET enabled = $2, updated_at = now()
-WHERE id = $1 AND enabled <> $2
+WHERE id = $1 AND enabled <> $2 AND archived_at IS NULL
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
           abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,

@@ -4,10 +4,10 @@
 SELECT true FROM users WHERE id = $1;
 
 -- name: unknown_services
--- The ids of $1 that name no service, in the order given.
+-- The ids of $1 that name no service (or an archived one), in the order given.
 SELECT x.id
 FROM unnest($1::uuid[]) WITH ORDINALITY AS x (id, n)
-WHERE NOT EXISTS (SELECT 1 FROM services s WHERE s.id = x.id)
+WHERE NOT EXISTS (SELECT 1 FROM services s WHERE s.id = x.id AND s.archived_at IS NULL)
 ORDER BY x.n;
 
 -- name: upsert_map

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 
 from engine.infra.clock import Clock
@@ -20,9 +19,9 @@ async def wait_until(clock: Clock, deadline: datetime | None, wake: asyncio.Even
     try:
         await asyncio.wait(waiters, timeout=cap_seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        # Cancelled, not awaited: awaiting them under `suppress(CancelledError)` also swallowed a
+        # cancellation of the task itself arriving meanwhile, and a stopping engine then waited
+        # on a loop that kept sleeping towards its next deadline.
         for w in waiters:
             if not w.done():
                 w.cancel()
-        for w in waiters:
-            with contextlib.suppress(asyncio.CancelledError):
-                await w

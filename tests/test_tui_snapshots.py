@@ -101,6 +101,11 @@ def test_user_detail_100x30(snap_compare, server: ThreadServer) -> None:
     assert snap_compare(app, terminal_size=(100, 30), run_before=settled(app, "3", "enter", until=fetched))
 
 
+def test_alerts_120x40(snap_compare, server: ThreadServer) -> None:
+    app = dashboard(server)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=settled(app, "a", until=fetched))
+
+
 def test_help_overlay_80x24(snap_compare, server: ThreadServer) -> None:
     app = dashboard(server)
     assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, "2", "question_mark"))

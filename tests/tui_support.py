@@ -12,6 +12,8 @@ from typing import Any, Callable
 import orjson
 from aiohttp import web
 
+from tests.tui_feedback_support import add_feedback_routes
+
 ADMIN_TOKEN, USER_TOKEN = "tok-admin", "tok-alice"
 ADMIN = {"id": "00000000-0000-0000-0000-0000000000a0", "username": "root", "email": "root@example.com",
          "role": "admin", "enabled": True, "quota_remaining": 0}
@@ -259,7 +261,9 @@ def fixture_app(state: FixtureState) -> web.Application:
         service = next(s for s in state.overview["services"] if s["id"] == ident)
         return ok({"id": ident, "name": service["name"], "provider": service["provider"], "domain": "mail.example.com",
                    "credentials": {"api_user": "edm", "api_key": "63b8…b868"}, "base_url": None,
-                   "last_request_at": "2026-11-23T04:59:58Z", "throttled_until": None})
+                   "last_request_at": "2026-11-23T04:59:58Z", "throttled_until": None,
+                   # slow-lane is on day 4 of a warm-up ramp
+                   "warmup_day": 4 if ident == svc_id(2) else None, "warmup_quota": 500 if ident == svc_id(2) else None})
 
     async def open_streams(app: web.Application) -> None:
         app[CLOSING] = asyncio.Event()
@@ -284,6 +288,7 @@ def fixture_app(state: FixtureState) -> web.Application:
     for path in ("/campaigns/{id}/events", "/campaigns/{id}/subtasks", "/services/{id}", "/services/{id}/status-log",
                  "/users/{id}/quota-log"):
         app.router.add_get("/api/v1" + path, read)
+    add_feedback_routes(app, who, state.reads, ok, failure)
     return app
 
 

@@ -81,6 +81,7 @@ class Dashboard(Actions, Navigation):
         Binding("plus", "quota", "Quota ±"),
         Binding("m", "map_services", "Map services"),
         Binding("v", "chatty", "Progress events on/off"),
+        Binding("a", "alerts", "Alerts", show=False),
     ]
 
     def __init__(self, client: ApiClient, *, username: str = "", password: str = "",

@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator, Callable, Literal, TypeVar
 import aiohttp
 import msgspec
 
+from tui.feedback_models import AlertRow, Funnel, Reputation
 from tui.models import (CampaignEventRow, Envelope, LiveEvent, Me, Overview, Page, QuotaEntryRow, ServiceInfo,
                         StatusEntryRow, SubtaskRow, UserServices)
 
@@ -27,6 +28,10 @@ _service = msgspec.json.Decoder(ServiceInfo)
 _status_log = msgspec.json.Decoder(Page[StatusEntryRow])
 _quota_log = msgspec.json.Decoder(Page[QuotaEntryRow])
 _user_services = msgspec.json.Decoder(UserServices)
+_funnel = msgspec.json.Decoder(Funnel)
+_reputation = msgspec.json.Decoder(Reputation)
+_suppression_page = msgspec.json.Decoder(Page[dict[str, Any]])
+_alerts = msgspec.json.Decoder(Page[AlertRow])
 
 
 class ApiError(Exception):
@@ -140,6 +145,22 @@ class ApiClient:
     async def user_services(self, user_id: str | None) -> UserServices:
         """A user's mapped services; None means the caller's own (GET /me/services)."""
         return await self.fetch(f"/users/{user_id}/services" if user_id else "/me/services", _user_services)
+
+    # --- deliverability reads --------------------------------------------------------------
+
+    async def funnel(self, campaign_id: str) -> Funnel:
+        return await self.fetch(f"/campaigns/{campaign_id}/funnel", _funnel)
+
+    async def reputation(self, service_id: str) -> Reputation:
+        return await self.fetch(f"/services/{service_id}/reputation", _reputation)
+
+    async def suppression_count(self, user_id: str) -> int:
+        """The size of a user's suppression list, as an admin sees it: the list's page total (the count
+        route, /me/suppression-count, answers only for the caller, and users have no user screen)."""
+        return (await self.fetch(f"/suppressions?user_id={user_id}&limit=1", _suppression_page)).total
+
+    async def alerts(self, limit: int = 50) -> Page[AlertRow]:
+        return await self.fetch(f"/alerts?limit={limit}", _alerts)
 
     # --- admin writes (the API validates; its messages name the field) --------------------
 

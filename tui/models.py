@@ -153,6 +153,8 @@ class ServiceInfo(msgspec.Struct, frozen=True):
     base_url: str | None = None
     last_request_at: str | None = None
     throttled_until: str | None = None
+    warmup_day: int | None = None  # the day of its warm-up ramp; None when it has none or it finished
+    warmup_quota: int | None = None
 
 
 class StatusEntryRow(msgspec.Struct, frozen=True):

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, TabbedContent, TabPane
 
 from tui.base import DashboardBase
+from tui.screens.alerts import AlertsScreen
 from tui.screens.details import CampaignDetail, ServiceDetail, UserDetail
 from tui.screens.help import HelpScreen, key_rows
 from tui.widgets.keyed_table import KeyedTable
@@ -21,11 +22,11 @@ TABS = ("services", "campaigns", "users", "events")
 TAB_ACTIONS = {"campaign": ("campaigns",), "service": ("services",), "toggle_service": ("services",),
                "mark": ("services",), "unfreeze_marked": ("services",), "remaining": ("services",),
                "pause_user": ("users",), "quota": ("users",), "map_services": ("users",), "chatty": ("events",)}
-ADMIN_ACTIONS = ("service", "toggle_service", "mark", "unfreeze_marked", "remaining", "pause_user", "quota",
+ADMIN_ACTIONS = ("alerts", "service", "toggle_service", "mark", "unfreeze_marked", "remaining", "pause_user", "quota",
                  "map_services")
 # The main screen's own actions; anything else (Textual's focus_next on a form, the palette…) is never
 # vetoed here — vetoing focus_next is what made Tab type into the login form instead of moving on.
-MAIN_ONLY = ("cycle", "tab", "open", "filter", "sort", "leave_filter", *TAB_ACTIONS)
+MAIN_ONLY = ("alerts", "cycle", "tab", "open", "filter", "sort", "leave_filter", *TAB_ACTIONS)
 
 
 class Navigation(DashboardBase):
@@ -98,6 +99,9 @@ class Navigation(DashboardBase):
             return
         screen = {"campaigns": CampaignDetail, "services": ServiceDetail, "users": UserDetail}[tab or "services"]
         self.push_screen(screen(item.id))
+
+    def action_alerts(self) -> None:
+        self.push_screen(AlertsScreen())
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if self.screen is self.main:

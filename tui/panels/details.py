@@ -8,9 +8,11 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from tui.capacity import Capacity, campaign_eta
+from tui.feedback_models import Funnel, Reputation
 from tui.format import bar, clip, column_chart, count, local_time, percent, rate
 from tui.models import (CampaignEventRow, CampaignView, Page, QuotaEntryRow, ServiceInfo, ServiceView, StatusEntryRow,
                         SubtaskRow, UserServices, UserView)
+from tui.panels.feedback import funnel_lines, reputation_lines, suppression_line, warmup_line
 from tui.panels.campaigns import campaign_status, done_fraction, eta_text, progress_cell
 from tui.panels.services import service_state, used_fraction
 
@@ -49,17 +51,18 @@ def campaign_live(c: CampaignView | None, tz: str, cap: Capacity | None, rates: 
         pace.append(f"  paused: {c.pause_reason}" + (f" — {c.pause_message}" if c.pause_message else ""),
                     style="yellow")
     chart = column_chart(rates[-30:], 4) if any(rates) else [Text("no sends seen yet", style="grey50")]
-    return Group(head, pace, section("Rate over time (sends/min, one column per minute seen)", *chart),
-                 section("Delivery funnel", Text("arrives with the deliverability (webhooks) work", style="grey50")))
+    return Group(head, pace, section("Rate over time (sends/min, one column per minute seen)", *chart))
 
 
-def campaign_body(events: Page[CampaignEventRow] | None, failures: Page[SubtaskRow] | None,
+def campaign_body(funnel: Funnel | None, events: Page[CampaignEventRow] | None, failures: Page[SubtaskRow] | None,
                   errors: dict[str, str], tz: str) -> RenderableType:
     ev = events.items if events else []
     pauses = [(e.created_at, e.kind, e.message) for e in ev if e.kind.endswith(PAUSE_KINDS)]
     fail_lines = [Text.assemble((clip(f.email, 32).ljust(32), "bold"), "  ", (f.error or "—", "red"))
                   for f in (failures.items if failures else [])] or [Text("none", style="grey50")]
     return Group(
+        section("Delivery funnel (unique recipients; rates are shares of sent)",
+                *(funnel_lines(funnel) if funnel else [missing(errors.get("funnel"), "funnel")])),
         section("Pause history", *(log_lines(pauses, tz) if events else [missing(errors.get("events"), "events")])),
         section(f"Recent failures ({failures.total if failures else '…'})",
                 *(fail_lines if failures else [missing(errors.get("failures"), "failures")])),
@@ -100,19 +103,25 @@ def service_live(s: ServiceView | None, tz: str, elapsed: float) -> RenderableTy
     return Group(state, quota, chart)
 
 
-def service_body(info: ServiceInfo | None, log: Page[StatusEntryRow] | None, users: list[str],
-                 errors: dict[str, str], tz: str) -> RenderableType:
+def service_body(s: ServiceView | None, info: ServiceInfo | None, reputation: Reputation | None,
+                 log: Page[StatusEntryRow] | None, users: list[str], errors: dict[str, str],
+                 tz: str) -> RenderableType:
     if info is not None:
         creds = " ".join(f"{k}={v}" for k, v in info.credentials.items())
         conf = Text.assemble(f"{info.provider} · domain {info.domain} · {info.base_url or 'default endpoint'}",
                              f"\ncredentials {creds or '—'}",
                              f"\nlast request {local_time(info.last_request_at, tz, '%m-%d %H:%M:%S')}")
+        ramp = warmup_line(info)
+        if ramp is not None:
+            conf = Text.assemble(conf, "\n", ramp)
     else:
         conf = missing(errors.get("info"), "configuration")
     mapped = Text(", ".join(users) if users else "none known", style="" if users else "grey50")
     status = log_lines(((e.created_at, e.kind, e.message) for e in log.items), tz) if log else [
         missing(errors.get("log"), "status log")]
-    return Group(section("Configuration", conf), section("Users mapped (of users with campaigns)", mapped),
+    rep = reputation_lines(reputation, s) if reputation else [missing(errors.get("reputation"), "reputation")]
+    return Group(section("Configuration", conf), section("Reputation (bounces and complaints)", *rep),
+                 section("Users mapped (of users with campaigns)", mapped),
                  section("Status log", *status))
 
 
@@ -138,8 +147,8 @@ def _padded(text: Text, width: int) -> Text:
     return text + Text(" " * max(1, width - len(text.plain)))
 
 
-def user_body(services: UserServices | None, ledger: Page[QuotaEntryRow] | None, errors: dict[str, str],
-              tz: str) -> RenderableType:
+def user_body(services: UserServices | None, ledger: Page[QuotaEntryRow] | None, suppressed: int | None,
+              errors: dict[str, str], tz: str) -> RenderableType:
     names = Text(", ".join(s.name for s in services.services) or "none mapped",
                  style="" if services and services.services else "yellow") if services else missing(
         errors.get("services"), "services")
@@ -150,4 +159,6 @@ def user_body(services: UserServices | None, ledger: Page[QuotaEntryRow] | None,
                  for e in ledger.items[:20]] or [Text("no entries", style="grey50")]
     else:
         lines = [missing(errors.get("ledger"), "quota ledger")]
-    return Group(section("Services", names), section("Quota ledger (newest first)", *lines))
+    supp = suppression_line(suppressed) if suppressed is not None else missing(errors.get("suppressed"),
+                                                                                 "suppression list size")
+    return Group(section("Services", names), section("Suppression list", supp), section("Quota ledger (newest first)", *lines))

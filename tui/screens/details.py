@@ -14,7 +14,7 @@ from tui.screens.detail import DetailScreen
 
 
 class CampaignDetail(DetailScreen):
-    """Progress, rate over time, pause history, recent failures and the event log of one campaign."""
+    """Progress, rate over time, delivery funnel, pause history, recent failures and the event log of one campaign."""
 
     BINDINGS = [Binding("p", "act('pause')", "Pause"), Binding("r", "act('resume')", "Resume"),
                 Binding("c", "act('cancel')", "Cancel")]
@@ -25,7 +25,8 @@ class CampaignDetail(DetailScreen):
 
     def parts(self) -> dict[str, Any]:
         client = self.dash.client
-        return {"events": client.campaign_events(self.ident), "failures": client.failed_subtasks(self.ident)}
+        return {"funnel": client.funnel(self.ident), "events": client.campaign_events(self.ident),
+                "failures": client.failed_subtasks(self.ident)}
 
     def heading(self) -> RenderableType:
         return campaign_title(self.item(), self.ident)
@@ -36,14 +37,15 @@ class CampaignDetail(DetailScreen):
         return campaign_live(c, self.dash.tz, caps.get(c.owner_id) if c else None, self.dash.rates_of(self.ident))
 
     def body(self) -> RenderableType:
-        return campaign_body(self.fetched.get("events"), self.fetched.get("failures"), self.errors, self.dash.tz)
+        return campaign_body(self.fetched.get("funnel"), self.fetched.get("events"), self.fetched.get("failures"), self.errors, self.dash.tz)
 
     def action_act(self, verb: str) -> None:
         self.dash.campaign_verb(self.item(), verb)  # type: ignore[arg-type]
 
 
 class ServiceDetail(DetailScreen):
-    """State, countdown, quota and the next reset, a sends/min chart, configuration, status log, users."""
+    """State, countdown, quota and the next reset, a sends/min chart, configuration and warm-up day,
+    reputation, status log, users."""
 
     BINDINGS = [Binding("u", "act('unfreeze')", "Unfreeze"), Binding("e", "toggle_enabled", "On/off"),
                 Binding("z", "act('reset-now')", "Reset quota"), Binding("equals_sign", "remaining", "Set left")]
@@ -59,7 +61,8 @@ class ServiceDetail(DetailScreen):
         client = self.dash.client
         if not self.dash.is_admin:
             return {}
-        return {"info": client.service(self.ident), "log": client.status_log(self.ident)}
+        return {"info": client.service(self.ident), "reputation": client.reputation(self.ident),
+                "log": client.status_log(self.ident)}
 
     def heading(self) -> RenderableType:
         return service_title(self.item(), self.ident)
@@ -70,8 +73,8 @@ class ServiceDetail(DetailScreen):
     def body(self) -> RenderableType:
         if not self.dash.is_admin:
             return ""
-        return service_body(self.fetched.get("info"), self.fetched.get("log"), self.dash.users_of(self.ident),
-                            self.errors, self.dash.tz)
+        return service_body(self.item(), self.fetched.get("info"), self.fetched.get("reputation"),
+                            self.fetched.get("log"), self.dash.users_of(self.ident), self.errors, self.dash.tz)
 
     def action_act(self, verb: str) -> None:
         self.dash.service_verb(self.item(), verb)  # type: ignore[arg-type]
@@ -84,7 +87,7 @@ class ServiceDetail(DetailScreen):
 
 
 class UserDetail(DetailScreen):
-    """Quota and its ledger, campaigns, mapped services and share of recent sends (admins)."""
+    """Quota and its ledger, campaigns, mapped services, suppression list size, share of recent sends (admins)."""
 
     BINDINGS = [Binding("plus", "quota", "Quota ±"), Binding("m", "map", "Services"),
                 Binding("P", "pause_all", "Pause all")]
@@ -95,7 +98,8 @@ class UserDetail(DetailScreen):
 
     def parts(self) -> dict[str, Any]:
         client = self.dash.client
-        return {"services": client.user_services(self.ident), "ledger": client.quota_log(self.ident)}
+        return {"services": client.user_services(self.ident), "ledger": client.quota_log(self.ident),
+                "suppressed": client.suppression_count(self.ident)}
 
     def heading(self) -> RenderableType:
         return user_title(self.item(), self.ident)
@@ -106,7 +110,8 @@ class UserDetail(DetailScreen):
         return user_live(self.item(), mine, self.dash.tz)
 
     def body(self) -> RenderableType:
-        return user_body(self.fetched.get("services"), self.fetched.get("ledger"), self.errors, self.dash.tz)
+        return user_body(self.fetched.get("services"), self.fetched.get("ledger"), self.fetched.get("suppressed"),
+                         self.errors, self.dash.tz)
 
     def action_quota(self) -> None:
         self.dash.quota_form(self.item())

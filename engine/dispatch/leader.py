@@ -130,8 +130,8 @@ class Engine:
                                      freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
                                      metrics=self.metrics, fence=self.lease)
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
-        self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
-                                               tracking=self.settings.smtp_tracking)
+        self.dispatcher.sender.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
+                                                      tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
         self.windows = WindowKeeper(self.clock, self.state, lock, self.pauses.mark, self.dispatcher.wake_user)
         self.dispatcher.before_tick = self.windows.advance
@@ -190,7 +190,7 @@ class Engine:
         self.leader.set()
         self._tasks = {name: asyncio.create_task(self._resilient(name, run), name=f"engine.{name}") for name, run in (
             ("dispatcher", self.dispatcher.run), ("claimer", self.claimer.run),
-            ("settle", self.dispatcher.settle.run), ("pauses", self.pauses.run),
+            ("settle", self.dispatcher.settler.buffer.run), ("pauses", self.pauses.run),
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
             ("windows", self.windows.run),
@@ -285,7 +285,7 @@ class Engine:
         if orderly:
             await self.dispatcher.drain(self.options.stop_timeout)
             settle = self._tasks.get("settle")
-            self.dispatcher.settle.stop()
+            self.dispatcher.settler.buffer.stop()
             if settle is not None and not settle.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(settle), self.options.stop_timeout)
@@ -330,7 +330,7 @@ class Engine:
         for sv in self.state.services.values():
             self.dispatcher.wake_service(sv)
         self.pauses.mark({c.user_id for c in self.state.campaigns.values()})
-        self.dispatcher.count_frozen()
+        self.dispatcher.settler.count_frozen()
         log.info("engine_loaded services=%d users=%d campaigns=%d", len(self.state.services),
                  len(self.state.users), len(self.state.campaigns))
 
@@ -341,7 +341,7 @@ class Engine:
         if c.buffer:
             self.dispatcher.wake_user(c.user_id)
         elif not c.has_pending and c.in_flight == 0:
-            await self.dispatcher.maybe_complete({c.id})
+            await self.dispatcher.settler.maybe_complete({c.id})
 
     def _on_running(self, user_id: uuid.UUID) -> None:
         self.dispatcher.wake_user(user_id)

@@ -106,7 +106,7 @@ async def reset_by_name(conn: Any, name: str, now: datetime, tz: ZoneInfo | None
 
 async def _tell_engine(conn: Any, kind: str, service_id: Any) -> None:
     """The running leader applies the command to its hot state (harmless when none runs)."""
-    from engine.dispatch.leader import CHANNEL
+    from engine.dispatch.command_surface import CHANNEL
 
     await conn.execute(Q["engine.notify"], CHANNEL, f"{kind}:{service_id}")
 

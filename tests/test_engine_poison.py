@@ -113,10 +113,10 @@ async def test_a_result_the_database_refuses_is_isolated_and_written_as_a_failur
             END $$;
             CREATE TRIGGER refuse BEFORE UPDATE ON subtasks FOR EACH ROW EXECUTE FUNCTION refuse();""")
         engine, _ = new_engine(settings, pool, clock, deps.box, settle_batch=8)
-        engine.dispatcher.metrics = metrics = EngineMetrics()
+        engine.dispatcher.settler.metrics = metrics = EngineMetrics()
         async with running(engine):
             await wait_status(pool, campaign, "completed")
-            assert engine.dispatcher.settle.isolated == 1 and not engine.dispatcher.settle.dead
+            assert engine.dispatcher.settler.buffer.isolated == 1 and not engine.dispatcher.settler.buffer.dead
         assert b'edm_settle_isolated_total{fate="rewritten"} 1.0' in metrics.render()
         rows = await pool.fetch("SELECT email, status, error FROM subtasks WHERE status <> 'sent'")
         assert [(r["email"], r["status"]) for r in rows] == [(emails[7], "failed")]
@@ -139,10 +139,10 @@ async def test_a_freeze_cancelled_by_an_unfreeze_is_not_written_without_a_reason
             # the reason before the flush: the freeze must not be written (abnormal_reason NULL).
             s = engine.state.services[service]
             s.abnormal_frozen, s.abnormal_reason = False, None
-            engine.dispatcher._to_freeze.add(service)
+            engine.dispatcher.settler.to_freeze.add(service)
             await pool.execute("UPDATE campaigns SET scheduled_at = NULL WHERE id = $1", campaign)
             await engine.campaign_saved(campaign)
             await wait_status(pool, campaign, "completed")
-            assert not engine.dispatcher.settle.dead
+            assert not engine.dispatcher.settler.buffer.dead
         assert not await pool.fetchval("SELECT abnormal_frozen FROM services")
         await check_invariants(pool, esp, settings)

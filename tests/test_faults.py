@@ -232,7 +232,7 @@ async def test_poison_provider_replies(deps) -> None:
         engine, _ = new_engine(settings, pool, clock, deps.box, freeze_after=1000)
         async with running(engine):
             await wait_status(pool, campaign, "completed", timeout=120)
-            isolated, dead = engine.dispatcher.settle.isolated, len(engine.dispatcher.settle.dead)
+            isolated, dead = engine.dispatcher.settler.buffer.isolated, len(engine.dispatcher.settler.buffer.dead)
         figures = await check_invariants(pool, esp, settings)
     failed = await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'failed'")
     longest = await pool.fetchval("SELECT max(length(error)) FROM subtasks")

@@ -44,7 +44,7 @@ def test_the_parser_takes_the_seed_form() -> None:
 
 async def test_set_with_seconds_stores_the_time_logs_it_and_tells_the_engine(
         deps: Deps, tool_settings: Settings, clock: FakeClock, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.dispatch.leader import CHANNEL
+    from engine.dispatch.command_surface import CHANNEL
 
     sid = await make_service(deps.pool, deps.box, deps.settings, clock.now(), base_url="http://127.0.0.1:1",
                              name="el-fast-1", reset_time="02:00")

@@ -79,7 +79,7 @@ class HotCommands:
         if s.dispatchable:
             self.dispatcher.schedule(s)
         self.pauses.mark(set(self.state.service_users.get(service_id, ())))
-        self.dispatcher.count_frozen()
+        self.dispatcher.settler.count_frozen()
 
     async def reload_campaign(self, campaign_id: uuid.UUID) -> None:
         row = await self.pool.fetchrow(Q["engine.load_active_campaigns"], campaign_id)
@@ -112,7 +112,7 @@ class HotCommands:
             self.dispatcher.schedule(s)  # the interval may have changed: re-arm
         self.resetter.wake()
         self.pauses.mark(users)
-        self.dispatcher.count_frozen()
+        self.dispatcher.settler.count_frozen()
 
     async def reload_mapping(self, user_id: uuid.UUID) -> None:
         rows = await self.pool.fetch(Q["engine.load_mappings"], user_id)

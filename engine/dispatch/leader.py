@@ -1,5 +1,5 @@
 """The engine: leadership (a lease with fencing), start-up recovery, the named background tasks
-under a supervisor, and the command surface the API calls (`deps.engine`).
+under a supervisor; the command surface the API calls (`deps.engine`) is command_surface.py.
 
 A term of leadership: acquire the lease, recover, load the hot state, run the tasks. A task
 that meets a transient database error is restarted with back-off; a lost lease ends the term
@@ -14,33 +14,31 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Awaitable, Callable, Literal, Sequence
 
 import asyncpg
 
-from engine.dispatch import campaign_control
 from engine.dispatch.claims import Claimer
+from engine.dispatch.command_surface import CHANNEL, CommandSurface
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.due import DueStarter
 from engine.dispatch.start_group import StartGroup
 from engine.dispatch.fanout import StartOutcome
-from engine.dispatch.hot_commands import HotCommands, decode, encode
+from engine.dispatch.hot_commands import HotCommands, decode
 from engine.dispatch.hot_loader import HotLoader, ProviderBuilder
 from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
 from engine.dispatch.lease import Lease, LeaseLost, engine_name
 from engine.dispatch.notices import NoticeListener
 from engine.dispatch.pause_keeper import PauseKeeper
 from engine.dispatch.recovery import RecoveryReport, recover
-from engine.dispatch.resets import Resetter, reset_service_now
+from engine.dispatch.resets import Resetter
 from engine.dispatch.send_windows import WindowKeeper
 from engine.dispatch.test_send import TestSender
-from engine.domain.commands import TestSendResult
-from engine.domain.errors import EdmError, InvalidState, NotFound, ServiceUnavailable
+from engine.domain.errors import EdmError
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
 from engine.infra.db import is_transient
-from engine.infra.queries import Q
 from engine.dispatch.recipient_links import RecipientLinks
 from engine.infra.secret_box import SecretBox
 from engine.live.events import EventSink, EventWriter
@@ -48,8 +46,6 @@ from engine.live.metrics import EngineMetrics
 
 log = logging.getLogger("edm.engine")
 
-# NOTIFY channel on which non-leading processes hand changes to the leader.
-CHANNEL = "edm_engine"
 # Longest pause between two attempts of a task that meets transient database errors.
 MAX_RETRY_DELAY = 1.0
 
@@ -87,7 +83,7 @@ class EngineStopped(EdmError):
 Role = Literal["idle", "standby", "leader", "stopped"]
 
 
-class Engine:
+class Engine(CommandSurface):
     def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock, providers: ProviderBuilder,
                  box: SecretBox, sink: EventSink, options: EngineOptions | None = None, *,
                  metrics: EngineMetrics | None = None):
@@ -130,8 +126,8 @@ class Engine:
                                      freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
                                      metrics=self.metrics, fence=self.lease)
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
-        self.dispatcher.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
-                                               tracking=self.settings.smtp_tracking)
+        self.dispatcher.sender.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
+                                                      tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
         self.windows = WindowKeeper(self.clock, self.state, lock, self.pauses.mark, self.dispatcher.wake_user)
         self.dispatcher.before_tick = self.windows.advance
@@ -190,7 +186,7 @@ class Engine:
         self.leader.set()
         self._tasks = {name: asyncio.create_task(self._resilient(name, run), name=f"engine.{name}") for name, run in (
             ("dispatcher", self.dispatcher.run), ("claimer", self.claimer.run),
-            ("settle", self.dispatcher.settle.run), ("pauses", self.pauses.run),
+            ("settle", self.dispatcher.settler.buffer.run), ("pauses", self.pauses.run),
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
             ("windows", self.windows.run),
@@ -229,13 +225,6 @@ class Engine:
             except BaseException:
                 self._notices.put_nowait(payload)  # applied again after a transient error
                 raise
-
-    async def _changed(self, kind: str, target: uuid.UUID, arg: str | None = None) -> None:
-        """Apply a command to the hot state here if this engine leads, else send it to the leader."""
-        if self.is_leader:
-            await self.commands.apply(kind, target, arg)
-        elif self.role != "stopped":
-            await self.pool.execute(Q["engine.notify"], CHANNEL, encode(kind, target, arg))
 
     async def _supervise(self) -> None:
         done, _ = await asyncio.wait(self._tasks.values(), return_when=asyncio.FIRST_COMPLETED)
@@ -285,7 +274,7 @@ class Engine:
         if orderly:
             await self.dispatcher.drain(self.options.stop_timeout)
             settle = self._tasks.get("settle")
-            self.dispatcher.settle.stop()
+            self.dispatcher.settler.buffer.stop()
             if settle is not None and not settle.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(settle), self.options.stop_timeout)
@@ -330,7 +319,7 @@ class Engine:
         for sv in self.state.services.values():
             self.dispatcher.wake_service(sv)
         self.pauses.mark({c.user_id for c in self.state.campaigns.values()})
-        self.dispatcher.count_frozen()
+        self.dispatcher.settler.count_frozen()
         log.info("engine_loaded services=%d users=%d campaigns=%d", len(self.state.services),
                  len(self.state.users), len(self.state.campaigns))
 
@@ -341,7 +330,7 @@ class Engine:
         if c.buffer:
             self.dispatcher.wake_user(c.user_id)
         elif not c.has_pending and c.in_flight == 0:
-            await self.dispatcher.maybe_complete({c.id})
+            await self.dispatcher.settler.maybe_complete({c.id})
 
     def _on_running(self, user_id: uuid.UUID) -> None:
         self.dispatcher.wake_user(user_id)
@@ -356,73 +345,12 @@ class Engine:
         for o in started:
             await self.commands.reload_campaign(o.campaign_id)
 
-    # -- commands (the API's `deps.engine`) -----------------------------------------------------
+    # -- leadership -----------------------------------------------------------------------------
 
     @property
     def is_leader(self) -> bool:
         return self.role == "leader" and not self._stopping
 
-    async def campaign_saved(self, campaign_id: uuid.UUID) -> None:
-        await self._changed("saved", campaign_id)
-
-    async def cancel_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> int:
-        n = await campaign_control.cancel(self.pool, self.events, campaign_id, by_user_id, self.clock.now())
-        await self._changed("campaign", campaign_id)
-        return n
-
-    async def pause_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None:
-        await campaign_control.pause(self.pool, self.events, campaign_id, by_user_id, self.clock.now())
-        await self._changed("campaign", campaign_id)
-
-    async def resume_campaign(self, campaign_id: uuid.UUID, by_user_id: uuid.UUID | None) -> None:
-        await campaign_control.resume(self.pool, self.events, campaign_id, by_user_id, self.clock.now(),
-                                      self.settings.max_concurrent_campaigns)
-        await self._changed("campaign", campaign_id)
-
-    async def campaign_changed(self, campaign_id: uuid.UUID) -> None:
-        await self._changed("campaign", campaign_id)
-
-    async def services_changed(self, service_id: uuid.UUID) -> None:
-        await self._changed("service", service_id)
-
-    async def campaign_requeued(self, campaign_id: uuid.UUID) -> None:
-        await self._changed("campaign", campaign_id)
-
-    async def guard_frozen(self, service_id: uuid.UUID, reason: str) -> None:
-        await self._changed("frozen", service_id, reason)
-
-    async def mapping_changed(self, user_id: uuid.UUID) -> None:
-        await self._changed("mapping", user_id)
-
-    async def quota_changed(self, user_id: uuid.UUID) -> None:
-        await campaign_control.charge_shortfalls(self.pool, self.events, user_id, self.clock.now())
-        await self._changed("quota", user_id)
-
-    async def unfreeze(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None:
-        now = self.clock.now()
-        if await self.pool.fetchval(Q["engine.unfreeze"], service_id, operator_id, now) is None:
-            if await self.pool.fetchval(Q["engine.service_exists"], service_id) is None:
-                raise NotFound("service not found", field="id")
-            raise InvalidState("the service is not frozen", field="id")
-        self.events.service(service_id, "unfrozen", "unfrozen by an administrator", now)
-        await self._changed("unfrozen", service_id)
-
-    async def reset_now(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None:
-        if self.is_leader:
-            if not await self.resetter.reset_now(service_id, operator_id):
-                raise NotFound("service not found", field="id")
-            return
-        if not await reset_service_now(self.pool, service_id, self.clock.now(), operator_id=operator_id, tz=self.tz):
-            raise NotFound("service not found", field="id")
-        await self._changed("reset", service_id)
-
-    async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
-        await self._changed("remaining", service_id, str(remaining))
-
-    async def test_send(self, caller: uuid.UUID, is_admin: bool, service_id: uuid.UUID, to: str, *,
-                        campaign_id: uuid.UUID | None = None, template_id: uuid.UUID | None = None,
-                        sender: str | None = None) -> TestSendResult:
-        if not self.is_leader:
-            raise ServiceUnavailable("test sends go through the leading engine; this process is a standby")
-        return await self.tester.send(caller, is_admin, service_id, to, campaign_id=campaign_id,
-                                      template_id=template_id, sender=sender)
+    @property
+    def is_stopped(self) -> bool:
+        return self.role == "stopped"

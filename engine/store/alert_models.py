@@ -14,8 +14,9 @@ from engine.domain.alert_formats import CHANNEL_KINDS, ChannelKind
 from engine.domain.alert_rules import THRESHOLDS, RuleKind
 from engine.infra.secret_box import mask
 from engine.store.service_models import BaseUrl, Name
+from engine.domain.types import NOT_SPACE
 
-Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^\S+$(?!\n)")]
+Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=rf"^{NOT_SPACE}+$(?!\n)")]
 Threshold = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 ChannelIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=20)]
 # The generic webhook's HMAC key: long enough to be a key, not a password.

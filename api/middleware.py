@@ -21,6 +21,7 @@ log = logging.getLogger("edm.api")
 STATUS_BY_CODE: dict[str, int] = {
     "VALIDATION_ERROR": 400,
     "TEMPLATE_ERROR": 422,
+    "UNPROCESSABLE": 422,
     "UNAUTHORIZED": 401,
     "INVALID_CREDENTIALS": 401,
     "FORBIDDEN": 403,

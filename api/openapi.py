@@ -49,6 +49,16 @@ def _ref_alone(schema: dict[str, Any]) -> dict[str, Any]:
     return {"allOf": [{"$ref": schema["$ref"]}, rest]}
 
 
+def _refs_alone(schema: Any) -> Any:
+    """`_ref_alone` all the way down: a nested field's type with extra rules (a service's
+    `warmup`) is a `$ref` with siblings too."""
+    if isinstance(schema, dict):
+        return _ref_alone({k: _refs_alone(v) for k, v in schema.items()})
+    if isinstance(schema, list):
+        return [_refs_alone(item) for item in schema]
+    return schema
+
+
 def _no_nul(schema: Any) -> None:
     """State the rule every decoder applies (api.validation.load_json): no text holds NUL."""
     if isinstance(schema, dict):
@@ -111,6 +121,7 @@ def build(specs: list[RouteSpec], prefix: str = "/api/v1") -> dict[str, Any]:
             op.setdefault("parameters", []).append(
                 {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200}})
         paths.setdefault(prefix + s.path, {})[s.method.lower()] = op
+    components = {name: _refs_alone(c) for name, c in components.items()}
     _no_nul(components)
     _no_nul(paths)
     components["Error"] = _ERROR

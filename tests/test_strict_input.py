@@ -96,6 +96,22 @@ async def test_the_openapi_document_states_the_validators_rules(anon: Api) -> No
     assert set(providers["smtp"]["required"]) >= {"host", "port"} and providers["smtp"]["properties"]["port"]["type"] == "integer"
     assert set(providers["engagelab"]["required"]) == {"api_user", "api_key"}
     assert "text/event-stream" in ops["/api/v1/events"]["get"]["responses"]["200"]["content"]
+    # A ramp is a schedule or start+factor (or null); nested, so no `$ref` with siblings anywhere.
+    warmup = schemas["ServiceIn"]["properties"]["warmup"]["oneOf"]
+    assert [b.get("required") for b in warmup] == [None, ["schedule"], ["start", "factor"]]
+
+    def refs_with_siblings(node: object) -> int:
+        if isinstance(node, dict):
+            return int("$ref" in node and len(node) > 1) + sum(refs_with_siblings(v) for v in node.values())
+        return sum(refs_with_siblings(v) for v in node) if isinstance(node, list) else 0
+
+    assert refs_with_siblings(doc) == 0
+    channel = ops["/api/v1/alerts/channels"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    webhook, no_secret, _ = channel["allOf"][1]["oneOf"]
+    assert webhook["properties"]["secret"]["minLength"] == 16 and no_secret["properties"]["secret"] == {"type": "null"}
+    rule = ops["/api/v1/alerts/rules"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    kinds = {b["properties"]["kind"]["const"]: b["properties"]["threshold"] for b in rule["allOf"][1]["oneOf"]}
+    assert kinds["service_frozen"] == {"type": "null"} and kinds["service_quota_used"]["anyOf"][0]["maximum"] == 100
 
 
 async def test_base_urls_that_no_url_parser_takes_are_refused(admin: Api, deps) -> None:

@@ -11,10 +11,10 @@ from engine.store.alert_models import (
     Alert,
     AlertQuery,
     Channel,
-    ChannelIn,
+    ChannelInBody,
     ChannelPatch,
     Rule,
-    RuleIn,
+    RuleInBody,
     RulePatch,
     TestResult,
 )
@@ -30,7 +30,7 @@ def _store(call: Call) -> AlertStore:
 
 
 @routes.route("POST", "/alerts/channels", summary="Create an alert channel (webhook, wecom, dingtalk, slack)",
-              access="admin", body=ChannelIn, response=Channel, status=201, tag="alerts")
+              access="admin", body=ChannelInBody, response=Channel, status=201, tag="alerts")
 async def create_channel(call: Call) -> Channel:
     return await _store(call).create_channel(call.body)
 
@@ -72,7 +72,7 @@ async def test_channel(call: Call) -> TestResult:
     return TestResult(error is None, error)
 
 
-@routes.route("POST", "/alerts/rules", summary="Create an alert rule", access="admin", body=RuleIn,
+@routes.route("POST", "/alerts/rules", summary="Create an alert rule", access="admin", body=RuleInBody,
               response=Rule, status=201, tag="alerts")
 async def create_rule(call: Call) -> Rule:
     return await _store(call).create_rule(call.body)

@@ -24,10 +24,11 @@ from engine.store.campaign_models import (
 from engine.store.campaigns import Actor, Plan
 from engine.store.feedback import Funnel, campaign_funnel
 from engine.store.rows import Page
+from engine.domain.types import NOT_SPACE
 
 routes = Routes()
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": r"\S"})]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": NOT_SPACE})]
 # Duplicates are refused (engine.store.campaigns), so the document says uniqueItems.
 TemplateIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20,
                                                       extra_json_schema={"uniqueItems": True})]

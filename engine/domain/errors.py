@@ -61,6 +61,14 @@ class InvalidState(EdmError):
     code = "INVALID_STATE"
 
 
+class Unprocessable(EdmError):
+    """Schema-valid but unusable, by a rule no JSON Schema states (a time zone that does not
+    exist, a window whose start is not before its end, a ramp that goes down, a secret or
+    threshold the stored kind does not take): 422, never 400 (400 = the document refuses it)."""
+
+    code = "UNPROCESSABLE"
+
+
 class TemplateError(EdmError):
     code = "TEMPLATE_ERROR"
 

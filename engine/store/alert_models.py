@@ -10,12 +10,13 @@ from urllib.parse import urlsplit
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from engine.domain.alert_formats import ChannelKind
-from engine.domain.alert_rules import RuleKind
+from engine.domain.alert_formats import CHANNEL_KINDS, ChannelKind
+from engine.domain.alert_rules import THRESHOLDS, RuleKind
 from engine.infra.secret_box import mask
 from engine.store.service_models import BaseUrl, Name
+from engine.domain.types import NOT_SPACE
 
-Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^\S+$(?!\n)")]
+Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=rf"^{NOT_SPACE}+$(?!\n)")]
 Threshold = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 ChannelIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=20)]
 # The generic webhook's HMAC key: long enough to be a key, not a password.
@@ -31,6 +32,19 @@ class ChannelIn(msgspec.Struct, forbid_unknown_fields=True):
     url: BaseUrl
     secret: Secret | None = None
     enabled: bool = True
+
+
+# What AlertStore._check_secret checks, stated per kind: a webhook needs a secret of at least
+# WEBHOOK_SECRET_MIN characters; WeCom and Slack take none; DingTalk's is optional.
+_NO_SECRET = ("wecom", "slack")
+CHANNEL_PER_KIND = {"oneOf": [
+    {"properties": {"kind": {"const": "webhook"}, "secret": {"type": "string", "minLength": WEBHOOK_SECRET_MIN}},
+     "required": ["kind", "secret"]},
+    {"properties": {"kind": {"enum": list(_NO_SECRET)}, "secret": {"type": "null"}}, "required": ["kind"]},
+    {"properties": {"kind": {"enum": [k for k in CHANNEL_KINDS if k != "webhook" and k not in _NO_SECRET]}},
+     "required": ["kind"]},
+]}
+ChannelInBody = Annotated[ChannelIn, msgspec.Meta(extra_json_schema=CHANNEL_PER_KIND)]
 
 
 class ChannelPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,6 +76,19 @@ class RuleIn(msgspec.Struct, forbid_unknown_fields=True):
     threshold: Threshold | None = None
     channel_ids: ChannelIds = []
     enabled: bool = True
+
+
+def _threshold_of(spec: tuple[str, int, int, int] | None) -> dict[str, Any]:
+    if spec is None:
+        return {"type": "null"}
+    what, low, high, _ = spec
+    return {"anyOf": [{"type": "integer", "minimum": low, "maximum": high, "description": what}, {"type": "null"}]}
+
+
+# What threshold_error checks, stated per kind: its bounds, or no threshold at all.
+RULE_PER_KIND = {"oneOf": [{"properties": {"kind": {"const": k}, "threshold": _threshold_of(spec)},
+                            "required": ["kind"]} for k, spec in THRESHOLDS.items()]}
+RuleInBody = Annotated[RuleIn, msgspec.Meta(extra_json_schema=RULE_PER_KIND)]
 
 
 class RulePatch(msgspec.Struct, forbid_unknown_fields=True):

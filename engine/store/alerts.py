@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from engine.domain.alert_rules import effective_threshold, threshold_error
-from engine.domain.errors import Conflict, NotFound, ValidationError
+from engine.domain.errors import Conflict, EdmError, NotFound, Unprocessable, ValidationError
 from engine.infra.queries import Q
 from engine.infra.secret_box import SecretBox
 from engine.store.alert_models import (
@@ -46,18 +46,20 @@ def rule_of(row: Mapping[str, Any]) -> Rule:
                 list(row["channel_ids"]), row["enabled"], row["created_at"], row["updated_at"])
 
 
-def _check_secret(kind: str, secret: str | None) -> None:
+# On create the kind is in the body and the document states these rules per kind (400); on a
+# PATCH the kind is the stored one, which no schema of the body can know (422 UNPROCESSABLE).
+def _check_secret(kind: str, secret: str | None, error: type[EdmError] = ValidationError) -> None:
     if kind == "webhook" and (secret is None or len(secret) < WEBHOOK_SECRET_MIN):
-        raise ValidationError(f"a webhook channel needs a secret of at least {WEBHOOK_SECRET_MIN} characters "
-                              "(it signs every delivery)", field="secret")
+        raise error(f"a webhook channel needs a secret of at least {WEBHOOK_SECRET_MIN} characters "
+                    "(it signs every delivery)", field="secret")
     if kind in ("wecom", "slack") and secret is not None:
-        raise ValidationError(f"a {kind} channel takes no secret (its token is part of the URL)", field="secret")
+        raise error(f"a {kind} channel takes no secret (its token is part of the URL)", field="secret")
 
 
-def _check_threshold(kind: str, threshold: int | None) -> None:
+def _check_threshold(kind: str, threshold: int | None, error: type[EdmError] = ValidationError) -> None:
     problem = threshold_error(kind, threshold)
     if problem is not None:
-        raise ValidationError(problem, field="threshold")
+        raise error(problem, field="threshold")
 
 
 @dataclass
@@ -109,7 +111,7 @@ class AlertStore:
             secret = config.get("secret") if patch.secret is msgspec.UNSET else patch.secret
             name = old["name"] if patch.name is msgspec.UNSET else patch.name
             enabled = old["enabled"] if patch.enabled is msgspec.UNSET else patch.enabled
-            _check_secret(old["kind"], secret)
+            _check_secret(old["kind"], secret, Unprocessable)
             if name != old["name"]:
                 await self._channel_name_free(conn, name, channel_id)
             try:
@@ -166,7 +168,7 @@ class AlertStore:
             name = old["name"] if patch.name is msgspec.UNSET else patch.name
             threshold = old["threshold"] if patch.threshold is msgspec.UNSET else patch.threshold
             enabled = old["enabled"] if patch.enabled is msgspec.UNSET else patch.enabled
-            _check_threshold(old["kind"], threshold)
+            _check_threshold(old["kind"], threshold, Unprocessable)
             if name != old["name"]:
                 await self._rule_name_free(conn, name, rule_id)
             await conn.execute(Q["alerts.rule_update"], rule_id, name, threshold, enabled)
@@ -193,7 +195,7 @@ class AlertStore:
         known = {r["id"] for r in await conn.fetch(Q["alerts.channels_known"], ids)}
         for i, cid in enumerate(ids):
             if cid not in known:
-                raise ValidationError(f"no alert channel {cid}", field=f"channel_ids[{i}]")
+                raise NotFound(f"no alert channel {cid}", field=f"channel_ids[{i}]")
 
     # -- alerts ------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 import msgspec
 
-from engine.domain.errors import InvalidState, NotFound, ValidationError
+from engine.domain.errors import InvalidState, NotFound, Unprocessable
 from engine.domain.quota_day import HHMM
 from engine.domain.send_window import SendWindow
 from engine.infra.queries import Q
@@ -42,12 +42,13 @@ def _window(body: SendWindowIn, default_tz: ZoneInfo) -> tuple[SendWindow, dict[
     try:
         tz = ZoneInfo(body.tz) if body.tz else default_tz
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"unknown time zone {body.tz!r}", field="tz") from None
+        raise Unprocessable(f"unknown time zone {body.tz!r}", field="tz") from None
     w = SendWindow(time.fromisoformat(body.start), time.fromisoformat(body.end), tz,
                    frozenset(body.days) if body.days else frozenset(range(1, 8)))
     problem = w.problem()
     if problem is not None:
-        raise ValidationError(problem, field="end" if "start" in problem else "days")
+        # Schema-valid (the document cannot compare start with end): 422.
+        raise Unprocessable(problem, field="end" if "start" in problem else "days")
     doc = msgspec.to_builtins(body)
     doc["tz"] = tz.key  # stored resolved: the window does not move if the business zone changes
     if body.days:

@@ -48,6 +48,18 @@ class Warmup(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     schedule: Annotated[list[RampQuota], msgspec.Meta(min_length=1, max_length=365)] | None = None
     start: RampQuota | None = None
     factor: Annotated[float, msgspec.Meta(gt=1, le=10)] | None = None
+
+
+# What Ramp.problem checks, stated: a schedule *or* start and factor (null counts as absent), or
+# no ramp (null). That a schedule never goes down no JSON Schema states: a 422 UNPROCESSABLE.
+_WARMUP_ONE_OF = {"oneOf": [
+    {"type": "null"},
+    {"type": "object", "required": ["schedule"],
+     "properties": {"schedule": {"type": "array"}, "start": {"type": "null"}, "factor": {"type": "null"}}},
+    {"type": "object", "required": ["start", "factor"],
+     "properties": {"schedule": {"type": "null"}, "start": {"type": "integer"}, "factor": {"type": "number"}}},
+]}
+WarmupOrNone = Annotated[Warmup | None, msgspec.Meta(extra_json_schema=_WARMUP_ONE_OF)]
 # Seconds the provider has to answer one request, once it has its connection.
 RequestTimeout = Annotated[int, msgspec.Meta(ge=1, le=300)]
 DEFAULT_REQUEST_TIMEOUT = 30
@@ -83,7 +95,7 @@ class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
     freeze_after: FreezeAfter | None = None
     # Day 1 is the current quota day (today's quota is the ramp's first).
-    warmup: Warmup | None = None
+    warmup: WarmupOrNone = None
     request_timeout: RequestTimeout = DEFAULT_REQUEST_TIMEOUT
 
 
@@ -101,7 +113,7 @@ class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool | UnsetType = UNSET
     freeze_after: FreezeAfter | None | UnsetType = UNSET
     # A new ramp (or null: none) takes effect at the next reset; its day 1 is that quota day.
-    warmup: Warmup | None | UnsetType = UNSET
+    warmup: WarmupOrNone | UnsetType = UNSET
     request_timeout: RequestTimeout | UnsetType = UNSET
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import msgspec
 
-from engine.domain.errors import Conflict, NotFound, ValidationError
+from engine.domain.errors import Conflict, NotFound, Unprocessable, ValidationError
 from engine.domain.quota_day import (
     QuotaDay,
     format_hhmm,
@@ -87,9 +87,12 @@ def _ramp_of(body: Warmup | None) -> tuple[Ramp | None, dict[str, Any] | None]:
         return None, None
     doc = msgspec.to_builtins(body)
     ramp = Ramp.from_json(doc)
-    problem = ramp.problem() if ramp else None
+    # `{}` is no ramp to Ramp.from_json, but the document (and null) says how to give none.
+    problem = ramp.problem() if ramp else Ramp().problem()
     if problem is not None:
-        raise ValidationError(f"warmup: {problem}", field="warmup")
+        # Schedule or start+factor the document states (400); a schedule going down it cannot (422).
+        error = Unprocessable if "goes down" in problem else ValidationError
+        raise error(f"warmup: {problem}", field="warmup")
     return ramp, doc
 
 

@@ -10,6 +10,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from engine.domain.quota_day import HHMM
+from engine.domain.types import NOT_SPACE
 from engine.store.service_credentials import Provider
 
 ServiceId = NewType("ServiceId", uuid.UUID)
@@ -33,7 +34,8 @@ _IPV6 = (f"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}|(?:{_H}
 _PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 BaseUrl = Annotated[str, msgspec.Meta(
     max_length=2048,
-    pattern=rf"^https?://(\[{_IPV6}\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:{_PORT})?(/\S*)?$(?!\n)")]
+    # The path: NOT_SPACE, not \S (Python's \s also holds \x1c-\x1f and \x85, the document's does not).
+    pattern=rf"^https?://(\[{_IPV6}\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:{_PORT})?(/{NOT_SPACE}*)?$(?!\n)")]
 DailyQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
 ResetTime = Annotated[str, msgspec.Meta(pattern=HHMM)]
 SendInterval = Annotated[int, msgspec.Meta(gt=0, le=86_400)]

@@ -256,3 +256,28 @@ async def quiet(pool: asyncpg.Pool, engine: Engine) -> None:
         return not d.sender.tasks and len(d.settler.buffer) == 0 and \
             await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'sending'") == 0
     await eventually(check, what="the engine to go quiet")
+
+
+async def check_quota_recount(pool: asyncpg.Pool) -> None:
+    """DESIGN.md section 3, counters are derivable, for runs without retries or shortfalls: a
+    started campaign holds one unit per subtask that reached (or may still reach) a provider, and
+    has given back (`released`) one per subtask that never will (cancelled, never rendered); a
+    user's balance is what was granted minus what their campaigns hold."""
+    rows = await pool.fetch("""
+        SELECT c.id, c.reserved, c.released,
+               count(s.id) FILTER (WHERE s.status IN ('pending', 'sending', 'sent')
+                                      OR (s.status = 'failed' AND coalesce(s.error, '') NOT LIKE 'TEMPLATE_ERROR%'))
+                   AS held,
+               count(s.id) FILTER (WHERE s.status = 'cancelled'
+                                      OR (s.status = 'failed' AND s.error LIKE 'TEMPLATE_ERROR%')) AS given_back
+        FROM campaigns c LEFT JOIN subtasks s ON s.campaign_id = c.id
+        WHERE c.status <> 'pending' GROUP BY c.id""")
+    bad = [dict(r) for r in rows if (r["reserved"], r["released"]) != (r["held"], r["given_back"])]
+    assert not bad, f"campaign quota differs from its subtasks' recount: {bad}"
+    bad = await pool.fetch("""
+        SELECT u.username, u.quota_remaining,
+               (SELECT coalesce(sum(delta), 0) FROM quota_log q WHERE q.user_id = u.id AND q.kind = 'adjust')
+               - (SELECT coalesce(sum(c.reserved), 0) FROM campaigns c WHERE c.user_id = u.id) AS recount
+        FROM users u""")
+    bad = [dict(r) for r in bad if r["quota_remaining"] != r["recount"]]
+    assert not bad, f"user quota differs from the recount: {bad}"

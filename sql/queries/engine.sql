@@ -236,9 +236,10 @@ WITH gone AS (
 SELECT count(*)::int FROM gone;
 
 -- name: cancel_campaign
+-- The refunded units count as released (see domain/quota_units.py).
 UPDATE campaigns
 SET status = 'cancelled', pause_reason = NULL, finished_at = $2, updated_at = now(),
-    cancelled_count = cancelled_count + $3, reserved = reserved - $4
+    cancelled_count = cancelled_count + $3, reserved = reserved - $4, released = released + $4
 WHERE id = $1;
 
 -- name: take_reservation
@@ -246,7 +247,8 @@ WHERE id = $1;
 UPDATE campaigns SET reserved = reserved + $2, updated_at = now() WHERE id = $1;
 
 -- name: release_units
--- Units of subtasks never offered to a provider go back to the owner (see campaign_control).
+-- Units of subtasks never offered to a provider go back to the owner (see campaign_control):
+-- never rendered, suppressed, or cancelled after the cancel (a throttled request settling across it).
 UPDATE campaigns SET reserved = reserved - $2, released = released + $2, updated_at = now() WHERE id = $1;
 
 -- name: user_shortfall_campaigns

@@ -124,6 +124,8 @@ class Claimed:
     template_id: uuid.UUID
     name: str
     fields: dict[str, Any]
+    # Which attempt of the subtask this is (a retry of a failure is the next): its request id.
+    attempt: int = 1
 
 
 @dataclass(slots=True)

@@ -28,7 +28,7 @@ WHERE ct.campaign_id = $1 ORDER BY ct.position;
 -- are passed over, never waited for. Passing a row over must not move the cursor past it
 -- (a cancel that rolls back leaves it pending): see claim_gap.
 WITH picked AS (
-    SELECT s.id, s.seq, s.email, s.template_id, s.contact_id
+    SELECT s.id, s.seq, s.email, s.template_id, s.contact_id, s.attempt
     FROM subtasks s
     WHERE s.campaign_id = $1
       AND s.status = 'pending'                    -- rows after the cursor are nearly all pending
@@ -38,7 +38,7 @@ WITH picked AS (
     FOR UPDATE OF s SKIP LOCKED                   -- held rows are passed over, not waited for
 )
 SELECT p.id, p.seq, p.email, p.template_id,
-       coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields
+       coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields, p.attempt
 FROM picked p
 LEFT JOIN contacts c ON c.id = p.contact_id       -- a deleted contact still gets its email
 ORDER BY p.seq;

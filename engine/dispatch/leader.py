@@ -183,6 +183,10 @@ class Engine(CommandSurface):
         log.info("engine_leader name=%s epoch=%s", self.name, self.lease.epoch)
         self.recovery = await self._retrying("recovery", lambda: recover(self.pool, self.events, self.clock.now()))
         await self._retrying("load", self._load)
+        if self._stopping:
+            # stop() began while the term recovered or loaded and has already ended the term's
+            # tasks (there were none): tasks started now would outlive it, on a closed pool.
+            return
         self.leader.set()
         self._tasks = {name: asyncio.create_task(self._resilient(name, run), name=f"engine.{name}") for name, run in (
             ("dispatcher", self.dispatcher.run), ("claimer", self.claimer.run),

@@ -166,9 +166,11 @@ INSERT INTO service_status_log (service_id, kind, message, data, operator_id, cr
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::uuid[], $6::timestamptz[]);
 
 -- name: freeze
--- Abnormal freeze after too many consecutive failures; only the first caller logs it.
+-- Abnormal freeze after too many consecutive failures; only the first caller logs it. With an
+-- `unfreeze_after`, it comes due then (thaw.sql).
 WITH frozen AS (
     UPDATE services SET abnormal_frozen = true, abnormal_reason = $2, consecutive_failures = $3,
+                        frozen_until = $4::timestamptz + make_interval(secs => unfreeze_after), unfreeze_probes = 0,
                         updated_at = now()
     WHERE id = $1 AND NOT abnormal_frozen
     RETURNING id
@@ -180,7 +182,7 @@ RETURNING service_id;
 -- name: unfreeze
 WITH thawed AS (
     UPDATE services SET abnormal_frozen = false, abnormal_reason = NULL, consecutive_failures = 0,
-                        updated_at = now()
+                        frozen_until = NULL, unfreeze_probes = 0, updated_at = now()
     WHERE id = $1 AND abnormal_frozen
     RETURNING id
 )

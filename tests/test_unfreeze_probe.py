@@ -193,3 +193,16 @@ async def test_without_a_probe_a_timed_freeze_lifts_itself_and_an_admin_unfreeze
 def test_failed_probes_back_off_from_a_minute_to_an_hour() -> None:
     minutes = [probe_backoff(k).total_seconds() / 60 for k in range(1, 10)]
     assert minutes == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+
+
+def test_the_dashboard_service_detail_shows_the_timed_unfreeze() -> None:
+    from tui.models import ServiceInfo
+    from tui.panels.details import unfreeze_line
+
+    assert unfreeze_line(ServiceInfo(id="s", name="el"), "UTC") is None
+    line = unfreeze_line(ServiceInfo(id="s", name="el", unfreeze_after=300, probe_before_unfreeze=True,
+                                     frozen_until="2026-11-23T04:05:00Z"), "UTC")
+    assert line is not None and line.plain == ("an engine freeze lifts itself after 5m, if a credentials probe "
+                                               "passes · due 11-23 04:05:00 UTC")
+    plain = unfreeze_line(ServiceInfo(id="s", name="el", unfreeze_after=5400), "UTC")
+    assert plain is not None and plain.plain == "an engine freeze lifts itself after 90m"

@@ -57,7 +57,11 @@ class Thawer:
             self._wake.clear()
             due = await self.pool.fetch(Q["thaw.due"], self.clock.now(), BATCH)
             if due:
-                await asyncio.gather(*(self._come_due(r) for r in due))
+                # Each to its end before an error restarts the task (nothing left running behind it).
+                done = await asyncio.gather(*(self._come_due(r) for r in due), return_exceptions=True)
+                for outcome in done:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
                 continue
             nxt: datetime | None = await self.pool.fetchval(Q["thaw.next_due"])
             await wait_until(self.clock, nxt, self._wake, self.poll_seconds)

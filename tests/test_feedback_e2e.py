@@ -187,6 +187,9 @@ async def test_retry_resends_only_retryable_failures(admin: Api, deps) -> None:
                 return await pool.fetchval("SELECT status FROM campaigns WHERE id = $1", campaign) == "completed" \
                     and len([e for e in esp.log.entries(since=seq_before)]) >= len(retryable)
             await eventually(resent, what="the retry to finish")
-            assert {e.request_id for e in esp.log.entries(since=seq_before)} == retryable
+            resends = esp.log.entries(since=seq_before)
+            assert {e.custom_args["subtask_id"] for e in resends if e.custom_args} == retryable
+            # A new attempt: its own request id (the subtask id with the attempt).
+            assert {e.request_id for e in resends} == {f"{i}.2" for i in retryable}
             await api.err("POST", f"/campaigns/{campaign}/retry", 409, "INVALID_STATE")
         deps.engine = None

@@ -155,6 +155,11 @@ class ServiceInfo(msgspec.Struct, frozen=True):
     throttled_until: str | None = None
     warmup_day: int | None = None  # the day of its warm-up ramp; None when it has none or it finished
     warmup_quota: int | None = None
+    # Timed unfreeze of an engine freeze (None: an administrator unfreezes it), the probe asked
+    # for first, and when the freeze in force comes due.
+    unfreeze_after: int | None = None
+    probe_before_unfreeze: bool = False
+    frozen_until: str | None = None
 
 
 class StatusEntryRow(msgspec.Struct, frozen=True):

@@ -71,6 +71,9 @@ class FakeEsp:
         self.webhooks = WebhookPoster()
         # api_users of the credential probes received (GET /v1/domains), oldest first.
         self.probes: list[str] = []
+        # Every probe received, refused ones too: (monotonic arrival time, api_user, HTTP status),
+        # on the send log's `t` scale, so a test can place probes among the sends.
+        self.probe_log: list[tuple[float, str | None, int]] = []
 
     def update(self, change: ConfigUpdate) -> None:
         self.config = change.apply(self.config)
@@ -186,16 +189,21 @@ async def domains(request: web.Request) -> web.Response:
     """`GET /v1/domains`: what a credentials probe calls. Authenticated like a send, kept out of
     the send log (it sends nothing); each authenticated probe's api_user is kept in `esp.probes`."""
     esp = request.app[FAKE_ESP]
+    t = time.monotonic()
     creds = _credentials(request)
     if creds is None:
+        esp.probe_log.append((t, None, 401))
         return _error(401, UNAUTHORIZED, "missing or malformed Basic authorization")
     api_user, api_key = creds
     expected = esp.config.keys.get(api_user)
     if expected is not None and api_key != expected:
+        esp.probe_log.append((t, api_user, 401))
         return _error(401, UNAUTHORIZED, "invalid api_user or api_key")
     esp.probes.append(api_user)
     if esp.config.knobs_for(api_user).fail_all:
+        esp.probe_log.append((t, api_user, 403))
         return _error(403, SUSPENDED, "account suspended (fake fail_all)")
+    esp.probe_log.append((t, api_user, 200))
     return web.json_response({"result": [], "total": 0})
 
 

@@ -10,19 +10,10 @@ import asyncpg
 from engine.domain.campaign_limits import may_activate
 from engine.domain.errors import ConcurrentCampaignLimit, InvalidState, NotFound, QuotaInsufficient
 from engine.domain.pause_rules import MESSAGES
+from engine.domain.quota_units import cancel_refund
 from engine.infra.queries import Q
 from engine.live.events import CampaignEvent, EventWriter
 from engine.store import quota_ledger
-
-
-def cancel_refund(cancelled: int, total: int, reserved: int, released: int = 0) -> int:
-    """Units to refund when `cancelled` never-attempted subtasks go: never more than is held.
-
-    Units the start could not charge (total - released - reserved) were never held, so they are
-    not refunded; `released` units were already given back (emails that could not be rendered).
-    """
-    shortfall = max(0, total - released - reserved)
-    return max(0, min(reserved, cancelled - shortfall))
 
 
 async def _lock(conn: asyncpg.Connection, campaign_id: uuid.UUID) -> asyncpg.Record:
@@ -56,13 +47,16 @@ async def cancel(pool: asyncpg.Pool, events: EventWriter, campaign_id: uuid.UUID
     return n
 
 
-async def refund_units(pool: asyncpg.Pool, campaign_id: uuid.UUID, n: int, reason: str) -> None:
+async def refund_units(pool: asyncpg.Pool, campaign_id: uuid.UUID, n: int, reason: str) -> int:
+    """Give back the units of `n` subtasks cancelled after the campaign's cancel (a throttled
+    request settling across it); as a cancel does, they count as released."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(Q["engine.lock_campaign"], campaign_id)
-        units = min(n, row["reserved"])
+        units = cancel_refund(n, row["total"], row["reserved"], row["released"]) if row is not None else 0
         if units:
-            await conn.execute(Q["engine.take_reservation"], campaign_id, -units)
+            await conn.execute(Q["engine.release_units"], campaign_id, units)
             await quota_ledger.apply(conn, row["user_id"], units, "refund", campaign_id=campaign_id, reason=reason)
+    return units
 
 
 async def release_units(pool: asyncpg.Pool, campaign_id: uuid.UUID, n: int, reason: str) -> int:

@@ -35,7 +35,7 @@ async def claim_batch(conn: asyncpg.Connection, campaign_id: uuid.UUID, after_se
     async with conn.transaction():
         rows = await conn.fetch(Q["engine.claim"], campaign_id, after_seq, limit)
         # By position (the claim query's column order): thousands of rows per claim.
-        items = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or {}) for r in rows]
+        items = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in rows]
         bound = items[-1].seq if len(items) == limit else None
         gap = await conn.fetchval(Q["engine.claim_gap"], campaign_id, after_seq, bound, [i.id for i in items])
     if gap is not None:

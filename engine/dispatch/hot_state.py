@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from engine.domain.quota_day import next_reset
+from engine.domain.quota_units import shortfall
 from engine.domain.request_order import InRequestOrder
 from engine.domain.send_window import SendWindow
 from engine.providers.base import Provider
@@ -124,6 +125,8 @@ class Claimed:
     template_id: uuid.UUID
     name: str
     fields: dict[str, Any]
+    # Which attempt of the subtask this is (a retry of a failure is the next): its request id.
+    attempt: int = 1
 
 
 @dataclass(slots=True)
@@ -163,7 +166,7 @@ class CampaignState:
     @property
     def shortfall(self) -> int:
         """Subtasks not covered by the owner's quota (the extra the start could not charge)."""
-        return max(0, self.total - self.released - self.reserved)
+        return shortfall(self.total, self.reserved, self.released)
 
     @property
     def runnable(self) -> bool:

@@ -35,6 +35,7 @@ from engine.dispatch.recovery import RecoveryReport, recover
 from engine.dispatch.resets import Resetter
 from engine.dispatch.send_windows import WindowKeeper
 from engine.dispatch.test_send import TestSender
+from engine.dispatch.thaw import Thawer
 from engine.domain.errors import EdmError
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
@@ -74,6 +75,8 @@ class EngineOptions:
     # Seconds added at start-up to each service's last recorded request: the row holds the
     # bind's time, and the request itself may have started up to this much later.
     restart_slack: float = 1.0
+    # Real seconds between two looks for timed unfreezes written by others (thaw.py).
+    thaw_poll_seconds: float = 1.0
 
 
 class EngineStopped(EdmError):
@@ -140,6 +143,10 @@ class Engine(CommandSurface):
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
                                     self.claimer, self.due)
         self.start_group = StartGroup(self.state, self.dispatcher)
+        self.thaw = Thawer(self.pool, self.clock, self.box, self.events, lock,
+                           on_thawed=lambda sid: self.commands.apply("unfrozen", sid),
+                           on_kept=lambda sid, reason: self.commands.apply("frozen", sid, reason),
+                           poll_seconds=o.thaw_poll_seconds)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -183,13 +190,17 @@ class Engine(CommandSurface):
         log.info("engine_leader name=%s epoch=%s", self.name, self.lease.epoch)
         self.recovery = await self._retrying("recovery", lambda: recover(self.pool, self.events, self.clock.now()))
         await self._retrying("load", self._load)
+        if self._stopping:
+            # stop() began while the term recovered or loaded and has already ended the term's
+            # tasks (there were none): tasks started now would outlive it, on a closed pool.
+            return
         self.leader.set()
         self._tasks = {name: asyncio.create_task(self._resilient(name, run), name=f"engine.{name}") for name, run in (
             ("dispatcher", self.dispatcher.run), ("claimer", self.claimer.run),
             ("settle", self.dispatcher.settler.buffer.run), ("pauses", self.pauses.run),
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
-            ("windows", self.windows.run),
+            ("windows", self.windows.run), ("thaw", self.thaw.run),
         )}
         await self._supervise()
 
@@ -267,7 +278,7 @@ class Engine(CommandSurface):
             self.dispatcher.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(dispatcher), self.options.stop_timeout)
-        for name in ("due", "dispatcher", "claimer", "pauses", "resets", "lease", "notices", "commands"):
+        for name in ("due", "thaw", "dispatcher", "claimer", "pauses", "resets", "lease", "notices", "commands"):
             t = self._tasks.get(name)
             if t is not None and not t.done():
                 t.cancel()

@@ -24,7 +24,7 @@ from engine.domain.errors import TemplateError
 from engine.infra.clock import Clock
 from engine.live.events import EventWriter
 from engine.live.metrics import EngineMetrics
-from engine.providers.base import Message, SendResult
+from engine.providers.base import Message, SendResult, request_id_of
 from engine.templating.rendering import contact_vars, render
 
 log = logging.getLogger("edm.engine.dispatcher")
@@ -145,7 +145,7 @@ class Sender:
             return
         message = Message(subtask_id=str(item.id), campaign_id=str(c.id), from_address=b.from_address,
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text,
-                          timeout=float(s.request_timeout))
+                          timeout=float(s.request_timeout), request_id=request_id_of(str(item.id), item.attempt))
         if links is not None:  # feedback: footer link, List-Unsubscribe headers, SMTP tracking
             message = links.finish(message, item.id, track=s.provider_kind == "smtp")
         assert s.provider is not None, "service without a provider"

@@ -16,8 +16,15 @@ INVALID_MESSAGE = "INVALID_MESSAGE"
 LOCAL_CONGESTION = "LOCAL_CONGESTION"
 
 
+def request_id_of(subtask_id: str, attempt: int = 1) -> str:
+    """The request id a provider sees for one attempt of a subtask: the subtask id for the first,
+    `<subtask id>.<attempt>` for a retry (a new attempt of the same campaign), so a provider that
+    de-duplicates on request ids never takes a retry for a repeat, and a log never confuses them."""
+    return subtask_id if attempt <= 1 else f"{subtask_id}.{attempt}"
+
+
 class Message(msgspec.Struct, frozen=True, kw_only=True):
-    """One rendered email for one recipient; `subtask_id` doubles as the provider request id."""
+    """One rendered email for one recipient."""
 
     subtask_id: str
     campaign_id: str
@@ -32,6 +39,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds the provider has to answer, once the request has its connection (the service's
     # `request_timeout`); None: the adapter's default.
     timeout: float | None = None
+    # The provider request id (request_id_of); empty: the subtask id.
+    request_id: str = ""
 
 
 # Longest provider text the engine keeps (error texts and message ids end up in the database).

@@ -101,9 +101,9 @@ class EngageLabProvider:
             "from": message.from_address,
             "to": [message.to],
             "body": {"subject": message.subject, "content": {"html": message.html, "text": message.text}},
-            # The subtask id as request id lets the provider (and the fake ESP's log) tie the
-            # request back to its subtask.
-            "request_id": message.subtask_id,
+            # One id per attempt (request_id_of): the subtask id, with the attempt for a retry;
+            # custom_args ties the request back to its subtask.
+            "request_id": message.request_id or message.subtask_id,
             "custom_args": {"campaign_id": message.campaign_id, "subtask_id": message.subtask_id},
         }
         if message.headers:

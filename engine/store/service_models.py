@@ -15,7 +15,7 @@ from engine.store.service_credentials import Provider
 
 ServiceId = NewType("ServiceId", uuid.UUID)
 StatusKind = Literal["created", "updated", "enabled", "disabled", "frozen", "unfrozen", "throttled", "reset",
-                     "manual_adjust"]
+                     "manual_adjust", "probe_failed"]
 
 # Every pattern ends in `$(?!\n)`: Python's `$` alone also accepts a trailing newline.
 # No leading or trailing blanks and no control characters, so "Main" and "Main " cannot both exist.
@@ -42,6 +42,9 @@ SendInterval = Annotated[int, msgspec.Meta(gt=0, le=86_400)]
 # Consecutive provider failures that freeze the service abnormally; null = the engine's default (10).
 FreezeAfter = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 RampQuota = Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
+# Seconds a freeze by the engine (failures in a row, reputation guard) lasts before it lifts itself
+# (after a credentials probe with probe_before_unfreeze); null = until an administrator unfreezes it.
+UnfreezeAfter = Annotated[int, msgspec.Meta(ge=10, le=604_800)]
 
 
 class Warmup(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -99,6 +102,8 @@ class ServiceIn(msgspec.Struct, forbid_unknown_fields=True):
     # Day 1 is the current quota day (today's quota is the ramp's first).
     warmup: WarmupOrNone = None
     request_timeout: RequestTimeout = DEFAULT_REQUEST_TIMEOUT
+    unfreeze_after: UnfreezeAfter | None = None
+    probe_before_unfreeze: bool = False
 
 
 class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -117,6 +122,10 @@ class ServicePatch(msgspec.Struct, forbid_unknown_fields=True):
     # A new ramp (or null: none) takes effect at the next reset; its day 1 is that quota day.
     warmup: WarmupOrNone | UnsetType = UNSET
     request_timeout: RequestTimeout | UnsetType = UNSET
+    # Applies to the next freeze; a freeze in force comes due this many seconds after the change
+    # (null: it lasts until an administrator unfreezes it).
+    unfreeze_after: UnfreezeAfter | None | UnsetType = UNSET
+    probe_before_unfreeze: bool | UnsetType = UNSET
 
 
 class Service(msgspec.Struct):
@@ -150,6 +159,11 @@ class Service(msgspec.Struct):
     warmup_started: date | None
     warmup_day: int | None
     warmup_quota: int | None
+    # Timed unfreeze of an engine freeze: seconds (null = an administrator unfreezes it), whether
+    # a credentials probe must pass first, and when the freeze in force comes due (null if none).
+    unfreeze_after: int | None
+    probe_before_unfreeze: bool
+    frozen_until: datetime | None
     created_at: datetime
     updated_at: datetime
 

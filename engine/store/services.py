@@ -65,6 +65,8 @@ def service_of(row: Mapping[str, Any], tz: ZoneInfo) -> Service:
         last_request_at=row["last_request_at"], consecutive_failures=row["consecutive_failures"],
         abnormal_frozen=row["abnormal_frozen"], abnormal_reason=row["abnormal_reason"],
         throttled_until=row["throttled_until"], freeze_after=row["freeze_after"],
+        unfreeze_after=row["unfreeze_after"], probe_before_unfreeze=row["probe_before_unfreeze"],
+        frozen_until=row["frozen_until"] if row["abnormal_frozen"] else None,
         warmup=dict(row["warmup"]) if row["warmup"] else None, warmup_started=row["warmup_started"],
         **_ramp_view(row, tz), created_at=row["created_at"], updated_at=row["updated_at"],
     )
@@ -127,7 +129,8 @@ class ServiceStore:
                 row = await conn.fetchrow(
                     Q["services.insert"], body.name, body.provider, body.domain.lower(), seal(self.box, creds),
                     view, body.base_url, body.daily_quota, reset, body.send_interval, body.enabled, day.start,
-                    body.freeze_after, ramp_doc, started, first_quota, body.request_timeout)
+                    body.freeze_after, ramp_doc, started, first_quota, body.request_timeout, body.unfreeze_after,
+                    body.probe_before_unfreeze)
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {body.name!r} already exists", field="name") from None
             await write_status(conn, row["id"], "created", f"service {body.name!r} created", {
@@ -135,6 +138,7 @@ class ServiceStore:
                 "base_url": body.base_url, "daily_quota": body.daily_quota, "reset_time": body.reset_time,
                 "send_interval": body.send_interval, "enabled": body.enabled, "freeze_after": body.freeze_after,
                 "warmup": ramp_doc, "request_timeout": body.request_timeout,
+                "unfreeze_after": body.unfreeze_after, "probe_before_unfreeze": body.probe_before_unfreeze,
             }, operator_id)
         log.info("service_created id=%s name=%s provider=%s operator=%s", row["id"], body.name, body.provider,
                  operator_id)
@@ -187,7 +191,8 @@ class ServiceStore:
                 row = await conn.fetchrow(
                     Q["services.update"], service_id, new["name"], new["provider"], sealed, hint, new["domain"],
                     new["base_url"], new["daily_quota"], new["reset_time"], new["send_interval"], new["enabled"],
-                    day_start, new["freeze_after"], new["warmup"], new["warmup_started"], new["request_timeout"])
+                    day_start, new["freeze_after"], new["warmup"], new["warmup_started"], new["request_timeout"],
+                    new["unfreeze_after"], new["probe_before_unfreeze"], self.clock.now())
             except asyncpg.UniqueViolationError:
                 raise Conflict(f"a service named {new['name']!r} already exists", field="name") from None
             if row["quota_day_start"] != old["quota_day_start"]:
@@ -282,7 +287,8 @@ def _fits(provider: str, raw: Mapping[str, Any]) -> bool:
 
 
 _EDITABLE = ("name", "provider", "domain", "base_url", "daily_quota", "reset_time", "send_interval", "enabled",
-             "freeze_after", "warmup", "warmup_started", "request_timeout")
+             "freeze_after", "warmup", "warmup_started", "request_timeout", "unfreeze_after",
+             "probe_before_unfreeze")
 
 
 def _merged(old: Mapping[str, Any], patch: ServicePatch) -> dict[str, Any]:

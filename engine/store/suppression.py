@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 
 from engine.domain.errors import NotFound, ValidationError
+from engine.domain.quota_units import cancel_refund
 from engine.infra.queries import Q
 from engine.live.events import CampaignEvent, EventWriter
 from engine.store import quota_ledger
@@ -61,9 +62,10 @@ async def _cancel_pending(conn: asyncpg.Connection, events: EventWriter, user_id
     for r in await conn.fetch(Q["suppression.cancel_pending"], user_id, email, now, reason):
         c = await conn.fetchrow(Q["engine.lock_campaign"], r["campaign_id"])
         await conn.execute(Q["suppression.count_cancelled"], c["id"], r["n"])
-        units = min(r["n"], c["reserved"])
+        # Released, not only taken off `reserved`: a later cancel then sees no false shortfall.
+        units = cancel_refund(r["n"], c["total"], c["reserved"], c["released"])
         if units:
-            await conn.execute(Q["engine.take_reservation"], c["id"], -units)
+            await conn.execute(Q["engine.release_units"], c["id"], units)
             await quota_ledger.apply(conn, c["user_id"], units, "refund", campaign_id=c["id"],
                                      reason=f"recipient suppressed ({reason})")
             refunded.add(c["user_id"])

@@ -28,7 +28,7 @@ WHERE ct.campaign_id = $1 ORDER BY ct.position;
 -- are passed over, never waited for. Passing a row over must not move the cursor past it
 -- (a cancel that rolls back leaves it pending): see claim_gap.
 WITH picked AS (
-    SELECT s.id, s.seq, s.email, s.template_id, s.contact_id
+    SELECT s.id, s.seq, s.email, s.template_id, s.contact_id, s.attempt
     FROM subtasks s
     WHERE s.campaign_id = $1
       AND s.status = 'pending'                    -- rows after the cursor are nearly all pending
@@ -38,7 +38,7 @@ WITH picked AS (
     FOR UPDATE OF s SKIP LOCKED                   -- held rows are passed over, not waited for
 )
 SELECT p.id, p.seq, p.email, p.template_id,
-       coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields
+       coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields, p.attempt
 FROM picked p
 LEFT JOIN contacts c ON c.id = p.contact_id       -- a deleted contact still gets its email
 ORDER BY p.seq;
@@ -166,9 +166,11 @@ INSERT INTO service_status_log (service_id, kind, message, data, operator_id, cr
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::uuid[], $6::timestamptz[]);
 
 -- name: freeze
--- Abnormal freeze after too many consecutive failures; only the first caller logs it.
+-- Abnormal freeze after too many consecutive failures; only the first caller logs it. With an
+-- `unfreeze_after`, it comes due then (thaw.sql).
 WITH frozen AS (
     UPDATE services SET abnormal_frozen = true, abnormal_reason = $2, consecutive_failures = $3,
+                        frozen_until = $4::timestamptz + make_interval(secs => unfreeze_after), unfreeze_probes = 0,
                         updated_at = now()
     WHERE id = $1 AND NOT abnormal_frozen
     RETURNING id
@@ -180,7 +182,7 @@ RETURNING service_id;
 -- name: unfreeze
 WITH thawed AS (
     UPDATE services SET abnormal_frozen = false, abnormal_reason = NULL, consecutive_failures = 0,
-                        updated_at = now()
+                        frozen_until = NULL, unfreeze_probes = 0, updated_at = now()
     WHERE id = $1 AND abnormal_frozen
     RETURNING id
 )
@@ -236,9 +238,10 @@ WITH gone AS (
 SELECT count(*)::int FROM gone;
 
 -- name: cancel_campaign
+-- The refunded units count as released (see domain/quota_units.py).
 UPDATE campaigns
 SET status = 'cancelled', pause_reason = NULL, finished_at = $2, updated_at = now(),
-    cancelled_count = cancelled_count + $3, reserved = reserved - $4
+    cancelled_count = cancelled_count + $3, reserved = reserved - $4, released = released + $4
 WHERE id = $1;
 
 -- name: take_reservation
@@ -246,7 +249,8 @@ WHERE id = $1;
 UPDATE campaigns SET reserved = reserved + $2, updated_at = now() WHERE id = $1;
 
 -- name: release_units
--- Units of subtasks never offered to a provider go back to the owner (see campaign_control).
+-- Units of subtasks never offered to a provider go back to the owner (see campaign_control):
+-- never rendered, suppressed, or cancelled after the cancel (a throttled request settling across it).
 UPDATE campaigns SET reserved = reserved - $2, released = released + $2, updated_at = now() WHERE id = $1;
 
 -- name: user_shortfall_campaigns

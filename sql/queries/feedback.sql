@@ -56,7 +56,8 @@ FROM recent r;
 -- name: guard_freeze
 -- Freeze abnormally (unless already frozen) with the reputation guard's reason, logged.
 WITH frozen AS (
-    UPDATE services SET abnormal_frozen = true, abnormal_reason = $2, updated_at = now()
+    UPDATE services SET abnormal_frozen = true, abnormal_reason = $2, updated_at = now(),
+                        frozen_until = $4::timestamptz + make_interval(secs => unfreeze_after), unfreeze_probes = 0
     WHERE id = $1 AND NOT abnormal_frozen
     RETURNING id, name
 ), logged AS (

@@ -8,18 +8,20 @@ SELECT id FROM services WHERE lower(name) = lower($1) AND id IS DISTINCT FROM $2
 -- name: insert
 INSERT INTO services (name, provider, domain, credentials, credentials_hint, base_url, daily_quota,
                       reset_time, send_interval, enabled, used_today, remaining_today, quota_day_start,
-                      freeze_after, warmup, warmup_started, request_timeout)
+                      freeze_after, warmup, warmup_started, request_timeout, unfreeze_after, probe_before_unfreeze)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, coalesce($15::integer, $7::integer), $11, $12, $13, $14,
-        $16)
+        $16, $17, $18)
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout, unfreeze_after,
+          probe_before_unfreeze, frozen_until,
           created_at, updated_at;
 
 -- name: get
 SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout, unfreeze_after,
+          probe_before_unfreeze, frozen_until,
           created_at, updated_at
 FROM services WHERE id = $1 AND archived_at IS NULL;
 
@@ -27,7 +29,7 @@ FROM services WHERE id = $1 AND archived_at IS NULL;
 -- Held for the rest of an edit so the old values written to the status log are the ones replaced.
 SELECT id, name, provider, domain, credentials, credentials_hint, base_url, daily_quota, reset_time,
        send_interval, enabled, remaining_today, quota_day_start, freeze_after, warmup, warmup_started,
-       request_timeout
+       request_timeout, unfreeze_after, probe_before_unfreeze
 FROM services WHERE id = $1 AND archived_at IS NULL FOR UPDATE;
 
 -- name: sealed
@@ -39,13 +41,14 @@ SELECT true FROM services WHERE id = $1;
 -- name: list
 SELECT id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
        enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+       abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout, unfreeze_after,
+          probe_before_unfreeze, frozen_until,
           created_at, updated_at,
        count(*) OVER () AS total
 FROM services WHERE (archived_at IS NOT NULL) = $3 ORDER BY lower(name), id LIMIT $1 OFFSET $2;
 
 -- name: update
--- $4/$5 (sealed credentials and their masked view) are null when the credentials stay.
+-- $19 is now (the store's clock). $4/$5 (sealed credentials and their masked view) are null when the credentials stay.
 -- A new daily quota moves remaining_today by the difference (the right-hand side reads the old
 -- daily_quota), never below zero: what was already sent today stays spent.
 -- $12 is the quota-day start under a new reset time (null when it stays): a reset time moved to
@@ -69,11 +72,17 @@ UPDATE services SET
     warmup           = $14,
     warmup_started   = $15,
     request_timeout  = $16,
+    unfreeze_after   = $17,
+    probe_before_unfreeze = $18,
+    -- A freeze in force comes due $17 s from now when a timed unfreeze is set, never when removed.
+    frozen_until     = CASE WHEN abnormal_frozen AND $17::int IS NOT NULL
+                            THEN coalesce(frozen_until, $19::timestamptz + make_interval(secs => $17::int)) END,
     updated_at       = now()
 WHERE id = $1
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout, unfreeze_after,
+          probe_before_unfreeze, frozen_until,
           created_at, updated_at;
 
 -- name: set_enabled
@@ -82,7 +91,8 @@ UPDATE services SET enabled = $2, updated_at = now()
 WHERE id = $1 AND enabled <> $2 AND archived_at IS NULL
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout, unfreeze_after,
+          probe_before_unfreeze, frozen_until,
           created_at, updated_at;
 
 -- name: set_remaining
@@ -90,7 +100,8 @@ UPDATE services SET remaining_today = $2, updated_at = now()
 WHERE id = $1
 RETURNING id, name, provider, domain, credentials_hint, base_url, daily_quota, reset_time, send_interval,
           enabled, used_today, remaining_today, quota_day_start, last_request_at, consecutive_failures,
-          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout,
+          abnormal_frozen, abnormal_reason, throttled_until, freeze_after, warmup, warmup_started, request_timeout, unfreeze_after,
+          probe_before_unfreeze, frozen_until,
           created_at, updated_at;
 
 -- name: log_status

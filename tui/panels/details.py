@@ -114,6 +114,9 @@ def service_body(s: ServiceView | None, info: ServiceInfo | None, reputation: Re
         ramp = warmup_line(info)
         if ramp is not None:
             conf = Text.assemble(conf, "\n", ramp)
+        thaw = unfreeze_line(info, tz)
+        if thaw is not None:
+            conf = Text.assemble(conf, "\n", thaw)
     else:
         conf = missing(errors.get("info"), "configuration")
     mapped = Text(", ".join(users) if users else "none known", style="" if users else "grey50")
@@ -123,6 +126,25 @@ def service_body(s: ServiceView | None, info: ServiceInfo | None, reputation: Re
     return Group(section("Configuration", conf), section("Reputation (bounces and complaints)", *rep),
                  section("Users mapped (of users with campaigns)", mapped),
                  section("Status log", *status))
+
+
+def unfreeze_line(info: ServiceInfo, tz: str) -> Text | None:
+    """How an engine freeze (failures, reputation guard) of this service ends, when it has a timed
+    unfreeze (without one, an administrator unfreezes it, as the state line says)."""
+    if info.unfreeze_after is None:
+        return None
+    line = Text.assemble("an engine freeze lifts itself after ", (_duration(info.unfreeze_after), "bold"),
+                         (", if a credentials probe passes" if info.probe_before_unfreeze else ""))
+    if info.frozen_until:
+        line.append(f" · due {local_time(info.frozen_until, tz, '%m-%d %H:%M:%S')} {tz}", style="yellow")
+    return line
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds % 60 else f"{seconds // 60}m" if seconds >= 60 \
+        else f"{seconds}s"
 
 
 # --- user -----------------------------------------------------------------------------------

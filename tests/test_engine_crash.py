@@ -54,7 +54,10 @@ async def test_kill_mid_campaign_then_restart(deps) -> None:
         await engine.abort()  # no clean stop: nothing settled, buffers lost, lock connection gone
         left_sending = await _sending(pool)
         assert left_sending > 0
-        last = dict(await pool.fetch("SELECT id, last_request_at FROM services"))
+        # The last requests as the subtasks record them (the services rows' counters are written
+        # behind, and recovery recounts them from here).
+        last = dict(await pool.fetch("SELECT service_id, max(attempted_at) FROM subtasks "
+                                     "WHERE service_id IS NOT NULL GROUP BY service_id"))
         engine2, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine2):
             assert engine2.recovery is not None and engine2.recovery.failed_unknown == left_sending

@@ -4,6 +4,7 @@ from them (freezes, throttle events, progress, refunds, requeues, completed camp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -16,6 +17,7 @@ from engine.dispatch.dispatch_queries import DispatchQueries, Freeze, ServiceLiv
 from engine.dispatch.hot_state import HotState
 from engine.dispatch.sender import Settlement
 from engine.dispatch.settle_buffer import TimedOverflowBuffer
+from engine.dispatch.write_gate import WriteGate
 from engine.infra.clock import Clock
 from engine.infra.db import is_transient
 from engine.live.events import EngineEvent, EventWriter
@@ -41,7 +43,7 @@ class Settler:
     """Owns the settle buffer and everything a flush of results sets in motion."""
 
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, events: EventWriter,
-                 queries: DispatchQueries, write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None],
+                 queries: DispatchQueries, write_lock: WriteGate, *, mark_dirty: Callable[[set[uuid.UUID]], None],
                  wake_user: Callable[[uuid.UUID], None], sends_open: Callable[[], int],
                  settle_batch: int = 500, settle_delay: float = 0.02, metrics: EngineMetrics | None = None):
         self.pool = pool
@@ -49,7 +51,7 @@ class Settler:
         self.state = state
         self.events = events
         self.queries = queries
-        # The engine's one write lock (see Dispatcher.write_lock).
+        # The engine's one write lock (write_gate.py): a flush holds it shared, alongside a bind.
         self.write_lock = write_lock
         self.mark_dirty = mark_dirty
         self.wake_user = wake_user
@@ -88,7 +90,9 @@ class Settler:
         self.to_freeze.difference_update([sid for sid in self.to_freeze
                                            if (sv := self.state.services.get(sid)) is None or not sv.abnormal_frozen])
         freeze = [services[sid] for sid in list(self.to_freeze) if sid in services]
-        async with self.write_lock:
+        # Failure streaks and freezes write services rows: in turn with the counters' write-behind.
+        rows_lock = self.write_lock.services_rows if services or freeze else contextlib.nullcontext()
+        async with self.write_lock.shared(), rows_lock:
             live = [(s, (s.consecutive_failures, s.throttled_until)) for s in services.values()]
             rows, frozen_ids = await self.queries.settle(
                 cols, [ServiceLive(s.id, *v) for s, v in live],
@@ -205,6 +209,11 @@ class Settler:
         """Complete the campaigns whose every subtask is settled (the database has the last word)."""
         ready = [cid for cid in campaign_ids
                  if (c := self.state.campaigns.get(cid)) is not None and not c.has_pending and c.in_flight == 0]
+        if ready and len(self.buffer):
+            # Results still waiting to be written keep their campaigns' rows `sending`: asking
+            # now would only look through the campaign's subtasks to find them.
+            waiting = {x.bind.campaign.id for x in self.buffer.items()}
+            ready = [cid for cid in ready if cid not in waiting]
         if not ready:
             return
         async with self.write_lock:

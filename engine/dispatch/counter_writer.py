@@ -1,0 +1,73 @@
+"""The services' counters (`used_today`, `remaining_today`, `last_request_at`), written behind.
+
+The leader owns them in memory (hot_state); a bind no longer writes its service's row, so the hot
+path touches only subtasks and campaigns. This task writes every service whose counters moved
+since it last wrote them, in one statement, at most every `every` seconds (real time: it paces a
+write, it is no business rule), and once more when the engine stops. They are derivable: after a
+crash, recovery recounts them from subtasks (recovery.reconcile_services), so a kill -9 loses
+nothing but up to `every` seconds of a figure the API shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Iterable
+
+import asyncpg
+
+from engine.dispatch.dispatch_queries import Fence
+from engine.dispatch.hot_state import HotState, ServiceState
+from engine.dispatch.write_gate import WriteGate
+from engine.infra.queries import Q
+
+log = logging.getLogger("edm.engine.counters")
+
+Counters = tuple[int, int, datetime | None, datetime]
+
+
+def counters(s: ServiceState) -> Counters:
+    return (s.used_today, s.remaining_today, s.last_request_at, s.quota_day_start)
+
+
+class CounterWriter:
+    def __init__(self, pool: asyncpg.Pool, state: HotState, write_lock: WriteGate, fence: Fence, *,
+                 every: float = 2.0):
+        self.pool = pool
+        self.state = state
+        # Fenced as the binds are: only the lease's holder writes (the statement checks the epoch).
+        self.fence = fence
+        # Shared, beside binds and settles (a settle writing failure streaks takes its turn on
+        # `services_rows`); resets and reloads, exclusive, never see a write half done.
+        self.write_lock = write_lock
+        self.every = every
+        # What the row holds, as far as this engine knows (set at load, and by each write).
+        self._written: dict[object, Counters] = {}
+        self.writes = 0
+
+    def mark_written(self, services: Iterable[ServiceState]) -> None:
+        """These services' rows hold their counters as they are now (just loaded)."""
+        for s in services:
+            self._written[s.id] = counters(s)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write every service whose counters moved since last written; returns how many."""
+        async with self.write_lock.shared(), self.write_lock.services_rows:
+            moved = [(s, c) for s in self.state.services.values()
+                     if self._written.get(s.id) != (c := counters(s))]
+            if not moved or self.fence.epoch is None:
+                return 0
+            moved.sort(key=lambda m: m[0].id)
+            await self.pool.execute(Q["engine.service_counters"], [s.id for s, _ in moved],
+                                    [c[0] for _, c in moved], [c[1] for _, c in moved],
+                                    [c[2] for _, c in moved], [c[3] for _, c in moved], self.fence.epoch)
+            for s, c in moved:
+                self._written[s.id] = c
+        self.writes += 1
+        return len(moved)

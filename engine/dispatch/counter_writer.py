@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import datetime
 from typing import Iterable
 
@@ -25,6 +26,9 @@ from engine.infra.queries import Q
 log = logging.getLogger("edm.engine.counters")
 
 Counters = tuple[int, int, datetime | None, datetime]
+
+# Every this many writes, every service is compared with what was written, not only those touched.
+FULL_EVERY = 10
 
 
 def counters(s: ServiceState) -> Counters:
@@ -43,8 +47,16 @@ class CounterWriter:
         self.write_lock = write_lock
         self.every = every
         # What the row holds, as far as this engine knows (set at load, and by each write).
-        self._written: dict[object, Counters] = {}
+        self._written: dict[uuid.UUID, Counters] = {}
+        # Services whose counters a pick or a give-back moved since the last write; every
+        # `FULL_EVERY`th write looks at every service instead (what else moves them in memory
+        # is rare and also written to the row by whoever moved it: resets, commands, test sends).
+        self._touched: set[uuid.UUID] = set()
+        self._flushes = 0
         self.writes = 0
+
+    def touch(self, service_id: uuid.UUID) -> None:
+        self._touched.add(service_id)
 
     def mark_written(self, services: Iterable[ServiceState]) -> None:
         """These services' rows hold their counters as they are now (just loaded)."""
@@ -59,15 +71,32 @@ class CounterWriter:
     async def flush(self) -> int:
         """Write every service whose counters moved since last written; returns how many."""
         async with self.write_lock.shared(), self.write_lock.services_rows:
-            moved = [(s, c) for s in self.state.services.values()
-                     if self._written.get(s.id) != (c := counters(s))]
-            if not moved or self.fence.epoch is None:
-                return 0
-            moved.sort(key=lambda m: m[0].id)
+            return await self._write()
+
+    async def flush_locked(self) -> int:
+        """`flush` for a caller that holds the write lock exclusively (nobody else writes)."""
+        return await self._write()
+
+    async def _write(self) -> int:
+        self._flushes += 1
+        services = self.state.services
+        touched, self._touched = self._touched, set()
+        if self._flushes % FULL_EVERY == 0:
+            candidates = list(services.values())
+        else:
+            candidates = [s for sid in touched if (s := services.get(sid)) is not None]
+        moved = [(s, c) for s in candidates if self._written.get(s.id) != (c := counters(s))]
+        if not moved or self.fence.epoch is None:
+            return 0
+        moved.sort(key=lambda m: m[0].id)
+        try:
             await self.pool.execute(Q["engine.service_counters"], [s.id for s, _ in moved],
                                     [c[0] for _, c in moved], [c[1] for _, c in moved],
                                     [c[2] for _, c in moved], [c[3] for _, c in moved], self.fence.epoch)
-            for s, c in moved:
-                self._written[s.id] = c
+        except BaseException:
+            self._touched |= {s.id for s, _ in moved}  # written by the next attempt
+            raise
+        for s, c in moved:
+            self._written[s.id] = c
         self.writes += 1
         return len(moved)

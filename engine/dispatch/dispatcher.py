@@ -68,6 +68,8 @@ class Dispatcher:
         # lands inside a tick.
         self.write_lock = write_lock
         self.requests = 0
+        # Told of every service whose counters a pick or a give-back moves (the write-behind).
+        self.touch_counters: Callable[[uuid.UUID], None] = lambda service_id: None
         # Called at the start of every tick under the write lock (the engine sets it).
         self.before_tick: Callable[[datetime], None] | None = None
         self._stopping = False
@@ -204,6 +206,7 @@ class Dispatcher:
         # (throttled, or never made). `last_request_at` is provisional (the bind's time) until
         # the request is handed to the provider; until then the service is `preparing`.
         prev = s.last_request_at
+        self.touch_counters(s.id)
         s.last_request_at = now
         s.preparing = True
         s.used_today += 1
@@ -223,6 +226,7 @@ class Dispatcher:
             else:
                 # Cancelled (or otherwise settled) since it was claimed: nothing was sent.
                 self.sender.give_back(b.service)
+                self.touch_counters(b.service.id)
                 b.campaign.in_flight -= 1
                 self.sender.not_started(b)
 

@@ -133,10 +133,12 @@ class Engine(CommandSurface):
                                      freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
                                      metrics=self.metrics, fence=self.lease, max_binds=o.binds_per_tick)
         self.counters = CounterWriter(self.pool, self.state, lock, self.lease, every=o.counters_every)
+        self.dispatcher.touch_counters = self.dispatcher.settler.touch_counters = self.counters.touch
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
         self.dispatcher.sender.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                       tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
+        self.resetter.before_reset_now = self.counters.flush_locked
         self.windows = WindowKeeper(self.clock, self.state, lock, self.pauses.mark, self.dispatcher.wake_user)
         self.dispatcher.before_tick = self.windows.advance
         self.loader.on_campaign = lambda c: self.windows.watch(c, self.clock.now())

@@ -63,6 +63,8 @@ class Settler:
         # Services a failure streak asked to freeze, written with the next flush.
         self.to_freeze: set[uuid.UUID] = set()
         self._depth_at = -DEPTH_EVERY
+        # The counters' write-behind (counter_writer.py), told of services a give-back moved.
+        self.touch_counters: Callable[[uuid.UUID], None] = lambda service_id: None
 
     def ask_freeze(self, service_id: uuid.UUID) -> None:
         self.to_freeze.add(service_id)
@@ -140,6 +142,8 @@ class Settler:
             await self.refund_cancelled(refunds)
         released: dict[uuid.UUID, int] = {}
         for x in batch:
+            if x.give_back:
+                self.touch_counters(x.bind.service.id)  # given back in memory by the sender
             if x.release:
                 released[x.bind.campaign.id] = released.get(x.bind.campaign.id, 0) + 1
         if released:

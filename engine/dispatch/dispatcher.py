@@ -33,6 +33,8 @@ MAX_IN_FLIGHT = 4
 # after. Small, steady ticks: a bind statement stays short (its rows are locked for less time, a
 # settle or a claim waits less behind it) and the first requests of a tick start sooner.
 MAX_BINDS_PER_TICK = 1000
+# Bind statements on their way at once (ticks do not wait for the previous tick's bind).
+BINDS_OPEN = 2
 
 
 class Dispatcher:
@@ -40,7 +42,7 @@ class Dispatcher:
                  write_lock: WriteGate, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
                  max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence,
-                 max_binds: int = MAX_BINDS_PER_TICK):
+                 max_binds: int = MAX_BINDS_PER_TICK, binds_open: int = BINDS_OPEN):
         self.clock = clock
         self.state = state
         self.claimer = claimer
@@ -49,6 +51,7 @@ class Dispatcher:
         self.reset_due = reset_due
         self.max_in_flight = max_in_flight
         self.max_binds = max_binds
+        self.binds_open = binds_open
         self.fence = fence
         self.queries = DispatchQueries(pool, events, fence)
         self.settler = Settler(pool, clock, state, events, self.queries, write_lock, mark_dirty=mark_dirty,
@@ -129,27 +132,61 @@ class Dispatcher:
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Until `stop()`: it returns between ticks, so a bind written is always a send started."""
-        while not self._stopping:
-            if not self.fence.held():
-                await self.fence.wait_held()  # a lapsed lease: no tick until it is renewed
-                continue
-            self._wake.clear()
-            # One tick under the lock (shared with a settle): a reload or a reset never lands
-            # between the in-memory counting of a bind and its write.
-            async with self.write_lock.shared():
-                now = self.clock.now()
-                if self.before_tick is not None:
-                    self.before_tick(now)  # send windows: flags true to this tick's `now`
-                binds = self._collect(now, self.clock.monotonic())
+        """Until `stop()`: it returns once the binds it began are written and their sends started,
+        so a bind written is always a send started.
+
+        A tick picks and counts in memory, then hands its bind to a task and goes on with the
+        next tick: up to `binds_open` bind statements are on their way at once (on their own
+        pooled connections; they bind disjoint subtasks, as each service has one request in
+        preparation at most), so the picking never waits for the database's answer."""
+        loop = asyncio.get_running_loop()
+        binding: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping:
+                for t in [t for t in binding if t.done()]:
+                    binding.discard(t)
+                    t.result()  # a bind's error (a lost lease, a bug) is the loop's
+                if not self.fence.held():
+                    await self.fence.wait_held()  # a lapsed lease: no tick until it is renewed
+                    continue
+                if len(binding) >= self.binds_open:
+                    await asyncio.wait(binding, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                self._wake.clear()
+                # Each tick holds the lock (shared with other binds and settles) from its picks
+                # until its bind is written: a reload or a reset never lands between the
+                # in-memory counting of a bind and its write.
+                await self.write_lock.acquire_shared()
+                try:
+                    now = self.clock.now()
+                    if self.before_tick is not None:
+                        self.before_tick(now)  # send windows: flags true to this tick's `now`
+                    binds = self._collect(now, self.clock.monotonic())
+                except BaseException:
+                    self.write_lock.release_shared()
+                    raise
                 if binds:
-                    await self._bind(binds)
-            if binds:
-                continue
-            deadline = None
-            if self._heap:
-                deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
-            await wait_until(self.clock, deadline, self._wake)
+                    task = loop.create_task(self._bind_and_release(binds))
+                    task.add_done_callback(lambda _: self._wake.set())  # a failed bind is seen at once
+                    binding.add(task)
+                    continue
+                self.write_lock.release_shared()
+                deadline = None
+                if self._heap:
+                    deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
+                await wait_until(self.clock, deadline, self._wake)
+        except BaseException:
+            for t in binding:
+                t.cancel()  # cancelled itself (a crash simulation) or failed: nothing waits for them
+            raise
+        if binding:
+            await asyncio.gather(*binding)
+
+    async def _bind_and_release(self, binds: list[Bind]) -> None:
+        try:
+            await self._bind(binds)
+        finally:
+            self.write_lock.release_shared()
 
     def _collect(self, now: datetime, mono: float) -> list[Bind]:
         binds: list[Bind] = []

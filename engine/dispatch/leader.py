@@ -73,8 +73,10 @@ class EngineOptions:
     renew_seconds: float = 2.0
     # Requests one service may have open at the provider at once.
     service_in_flight: int = 4
-    # Binds one dispatcher tick writes at most (dispatcher.MAX_BINDS_PER_TICK).
+    # Binds one dispatcher tick writes at most (dispatcher.MAX_BINDS_PER_TICK), and bind
+    # statements on their way at once (dispatcher.BINDS_OPEN).
     binds_per_tick: int = 1000
+    binds_open: int = 2
     # Seconds between two write-behinds of the services' counters (counter_writer.py): what the
     # API shows of them lags the engine by at most this much; a crash loses nothing (recounted).
     counters_every: float = 2.0
@@ -131,7 +133,8 @@ class Engine(CommandSurface):
                                      mark_dirty=self.pauses.mark, reset_due=lambda: self.resetter.wake(),
                                      settle_batch=o.settle_batch, settle_delay=o.settle_delay,
                                      freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
-                                     metrics=self.metrics, fence=self.lease, max_binds=o.binds_per_tick)
+                                     metrics=self.metrics, fence=self.lease, max_binds=o.binds_per_tick,
+                                     binds_open=o.binds_open)
         self.counters = CounterWriter(self.pool, self.state, lock, self.lease, every=o.counters_every)
         self.dispatcher.touch_counters = self.dispatcher.settler.touch_counters = self.counters.touch
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.

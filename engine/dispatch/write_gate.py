@@ -43,16 +43,23 @@ class WriteGate(asyncio.Lock):
     @contextlib.asynccontextmanager
     async def shared(self) -> AsyncIterator[None]:
         """Alongside other shared holders; never alongside an exclusive one."""
+        await self.acquire_shared()
+        try:
+            yield
+        finally:
+            self.release_shared()
+
+    async def acquire_shared(self) -> None:
+        """`shared()` for a hold that ends in another task (a bind the dispatcher hands off)."""
         await super().acquire()  # queues behind an exclusive holder or waiter
         self._shared += 1
         self._idle.clear()
         super().release()
-        try:
-            yield
-        finally:
-            self._shared -= 1
-            if not self._shared:
-                self._idle.set()
+
+    def release_shared(self) -> None:
+        self._shared -= 1
+        if not self._shared:
+            self._idle.set()
 
     @property
     def shared_holders(self) -> int:

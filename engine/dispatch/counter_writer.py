@@ -2,8 +2,9 @@
 
 The leader owns them in memory (hot_state); a bind no longer writes its service's row, so the hot
 path touches only subtasks and campaigns. This task writes every service whose counters moved
-since it last wrote them, in one statement, at most every `every` seconds (real time: it paces a
-write, it is no business rule), and once more when the engine stops. They are derivable: after a
+since it last wrote them, in one statement: `every` seconds after the first move at the latest,
+sooner when moves pause (real time: it paces a write, it is no business rule), when a campaign
+completes, before a reset by hand, and once more when the engine stops. They are derivable: after a
 crash, recovery recounts them from subtasks (recovery.reconcile_services), so a kill -9 loses
 nothing but up to `every` seconds of a figure the API shows.
 """
@@ -29,6 +30,8 @@ Counters = tuple[int, int, datetime | None, datetime]
 
 # Every this many writes, every service is compared with what was written, not only those touched.
 FULL_EVERY = 10
+# Seconds without a move after which the counters are written at once.
+QUIET = 0.25
 
 
 def counters(s: ServiceState) -> Counters:
@@ -53,10 +56,12 @@ class CounterWriter:
         # is rare and also written to the row by whoever moved it: resets, commands, test sends).
         self._touched: set[uuid.UUID] = set()
         self._flushes = 0
+        self._moved = asyncio.Event()
         self.writes = 0
 
     def touch(self, service_id: uuid.UUID) -> None:
         self._touched.add(service_id)
+        self._moved.set()
 
     def mark_written(self, services: Iterable[ServiceState]) -> None:
         """These services' rows hold their counters as they are now (just loaded)."""
@@ -64,8 +69,19 @@ class CounterWriter:
             self._written[s.id] = counters(s)
 
     async def run(self) -> None:
+        """Writes `every` seconds after the first move, or as soon as moves pause for `QUIET`
+        seconds: behind while requests stream, current soon after they stop."""
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.every)
+            await self._moved.wait()
+            due = loop.time() + self.every
+            while (left := due - loop.time()) > 0:
+                self._moved.clear()
+                try:
+                    await asyncio.wait_for(self._moved.wait(), min(QUIET, left))
+                except asyncio.TimeoutError:
+                    break  # quiet
+            self._moved.clear()
             await self.flush()
 
     async def flush(self) -> int:

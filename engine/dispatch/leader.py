@@ -137,6 +137,7 @@ class Engine(CommandSurface):
                                      binds_open=o.binds_open)
         self.counters = CounterWriter(self.pool, self.state, lock, self.lease, every=o.counters_every)
         self.dispatcher.touch_counters = self.dispatcher.settler.touch_counters = self.counters.touch
+        self.dispatcher.settler.flush_counters = self.counters.flush_locked
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
         self.dispatcher.sender.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                       tracking=self.settings.smtp_tracking)

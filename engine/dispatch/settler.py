@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from datetime import datetime
-from typing import Callable
+from typing import Awaitable, Callable
 
 import asyncpg
 
@@ -28,6 +28,10 @@ log = logging.getLogger("edm.engine.dispatcher")
 
 # Seconds between two updates of the queue-depth gauge (real time: it only paces a metric).
 DEPTH_EVERY = 1.0
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _quarantine(x: Settlement, exc: BaseException) -> Settlement:
@@ -63,8 +67,10 @@ class Settler:
         # Services a failure streak asked to freeze, written with the next flush.
         self.to_freeze: set[uuid.UUID] = set()
         self._depth_at = -DEPTH_EVERY
-        # The counters' write-behind (counter_writer.py), told of services a give-back moved.
+        # The counters' write-behind (counter_writer.py), told of services a give-back moved, and
+        # its write for a holder of the write lock.
         self.touch_counters: Callable[[uuid.UUID], None] = lambda service_id: None
+        self.flush_counters: Callable[[], Awaitable[object]] = _nothing
 
     def ask_freeze(self, service_id: uuid.UUID) -> None:
         self.to_freeze.add(service_id)
@@ -222,5 +228,8 @@ class Settler:
             return
         async with self.write_lock:
             completed = await self.queries.complete(ready, self.clock.now())
+            if completed:
+                # A completed campaign's requests are in its services' rows too.
+                await self.flush_counters()
         for cid in completed:
             self.state.drop_campaign(cid)

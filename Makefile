@@ -46,7 +46,8 @@ bench-memory: $(STAMP)
 	$(BIN)/python bench/memory.py
 
 bench-dispatch: $(STAMP)
-	$(BIN)/python bench/dispatch.py --services 5000 --subtasks 100000
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/dispatch.py --services 12000 --subtasks 120000 --users 4
 
 loadtest: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[load]'

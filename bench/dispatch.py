@@ -1,5 +1,6 @@
 """Dispatch: subtasks settled per second by the engine, beside a bare asyncpg claim-and-settle
-loop on the same database in the same run; optionally through HTTP to a fake ESP process.
+loop and (when installed: `pip install -e '.[bench]'`) pgqueuer's no-op drain of as many jobs, back
+to back on the same server in the same run; optionally through HTTP to a fake ESP process.
 
     .venv/bin/python bench/dispatch.py [--services 5000] [--subtasks 100000] [--users 10] [--http]
 
@@ -7,8 +8,10 @@ The engine runs with every service at a 1 s interval and an in-process provider 
 `sent` at once (the null provider), so the figure is the engine's own ceiling: claiming,
 routing, fairness, the `sending` write before each request and the batched settlement. The bare
 loop does only the database part (claim with SKIP LOCKED, mark sending, mark sent) as fast as it
-can, which is the limit the engine can approach. With --http the provider is the real EngageLab
-adapter talking to `edm fake-esp` in a separate process.
+can, which is the limit the engine can approach. pgqueuer (janbjorge/pgqueuer) is a job queue
+on the same PostgreSQL: its worker drains as many no-op jobs (dequeue with SKIP LOCKED, log the
+completion), the figure a general-purpose PostgreSQL queue reaches on this machine. With --http
+the provider is the real EngageLab adapter talking to `edm fake-esp` in a separate process.
 """
 
 from __future__ import annotations
@@ -107,7 +110,10 @@ async def run_engine(url: str, settings: Settings, box: SecretBox, providers: An
     await engine.campaign_saved(campaigns[0])
     started = None
     while True:
-        settled = await pool.fetchval("SELECT count(*) FROM subtasks WHERE status IN ('sent', 'failed')")
+        # The campaigns' counters (moved by each settle), not a count over subtasks: a scan of
+        # the table every 50 ms would take CPU from the engine it measures.
+        settled = await pool.fetchval("SELECT sum(sent_count + failed_count) FROM campaigns WHERE id = ANY($1)",
+                                      campaigns)
         if started is None and settled:
             started = time.perf_counter()
         if settled >= total:
@@ -121,8 +127,10 @@ async def run_engine(url: str, settings: Settings, box: SecretBox, providers: An
 
 
 async def run_bare_loop(url: str, total: int) -> float:
-    """Claim 1000 with SKIP LOCKED from the last key, mark sending, mark sent: nothing else."""
-    conn = await db.connect(url)
+    """Two connections, as the engine has: one claims 1000 with SKIP LOCKED from the last key and
+    marks them sending, the other marks each batch sent while the next is claimed. Nothing else."""
+    claim_conn, settle_conn = await db.connect(url), await db.connect(url)
+    conn = claim_conn
     campaign_id = await conn.fetchval(
         "INSERT INTO campaigns (user_id, name, sender_name) SELECT id, 'bare', 'x' FROM users LIMIT 1 RETURNING id")
     template_id = await conn.fetchval("SELECT id FROM templates LIMIT 1")
@@ -131,21 +139,65 @@ async def run_bare_loop(url: str, total: int) -> float:
                        campaign_id, template_id, total)
     service_id = await conn.fetchval("SELECT id FROM services LIMIT 1")
     await conn.execute("ANALYZE subtasks")
-    last, done = 0, 0
+    batches: asyncio.Queue[list[uuid.UUID] | None] = asyncio.Queue(maxsize=2)
+
+    async def claim() -> None:
+        last, done = 0, 0
+        while done < total:
+            async with claim_conn.transaction():
+                rows = await claim_conn.fetch(
+                    "SELECT id, seq FROM subtasks WHERE campaign_id = $1 AND status = 'pending' AND seq > $2 "
+                    "ORDER BY seq LIMIT 1000 FOR UPDATE SKIP LOCKED", campaign_id, last)
+                ids = [r["id"] for r in rows]
+                last = rows[-1]["seq"]
+                await claim_conn.execute("UPDATE subtasks SET status = 'sending', service_id = $2, "
+                                         "from_address = 'x@y', attempted_at = now() WHERE id = ANY($1)",
+                                         ids, service_id)
+            await batches.put(ids)
+            done += len(ids)
+        await batches.put(None)
+
+    async def settle() -> None:
+        while (ids := await batches.get()) is not None:
+            await settle_conn.execute("UPDATE subtasks SET status = 'sent', settled_at = now(), message_id = 'm' "
+                                      "WHERE id = ANY($1)", ids)
+
     t = time.perf_counter()
-    while done < total:
-        async with conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, seq FROM subtasks WHERE campaign_id = $1 AND status = 'pending' AND seq > $2 "
-                "ORDER BY seq LIMIT 1000 FOR UPDATE SKIP LOCKED", campaign_id, last)
-            ids = [r["id"] for r in rows]
-            last = rows[-1]["seq"]
-            await conn.execute("UPDATE subtasks SET status = 'sending', service_id = $2, from_address = 'x@y', "
-                               "attempted_at = now() WHERE id = ANY($1)", ids, service_id)
-        await conn.execute("UPDATE subtasks SET status = 'sent', settled_at = now(), message_id = 'm' "
-                           "WHERE id = ANY($1)", ids)
-        done += len(ids)
+    await asyncio.gather(claim(), settle())
     rate = total / (time.perf_counter() - t)
+    await claim_conn.close()
+    await settle_conn.close()
+    return rate
+
+
+async def run_pgqueuer(url: str, total: int, batch: int) -> float | None:
+    """pgqueuer's worker draining `total` no-op jobs (None when pgqueuer is not installed)."""
+    try:
+        from pgqueuer.db import AsyncpgDriver
+        from pgqueuer.qm import QueueManager
+        from pgqueuer.queries import Queries
+        from pgqueuer.types import QueueExecutionMode
+    except ImportError:
+        return None
+    conn = await db.connect(url)
+    driver = AsyncpgDriver(conn)
+    queries = Queries(driver)
+    await queries.install()
+    for i in range(0, total, 10_000):
+        n = min(10_000, total - i)
+        await queries.enqueue(["noop"] * n, [None] * n, [0] * n)
+    await conn.execute("ANALYZE")
+    qm = QueueManager(queries)
+    done = 0
+
+    @qm.entrypoint("noop")
+    async def noop(job: Any) -> None:
+        nonlocal done
+        done += 1
+
+    t = time.perf_counter()
+    await qm.run(batch_size=batch, mode=QueueExecutionMode.drain)
+    rate = done / (time.perf_counter() - t)
     await conn.close()
     return rate
 
@@ -170,11 +222,10 @@ async def main(args: argparse.Namespace) -> None:
             engine_rate = await run_engine(url, settings, box, providers, campaigns, args.subtasks)
             if args.http:
                 await providers.close()
-        async with fresh_database() as url:
-            pool = await db.create_pool(url, size=2)
-            await seed(pool, box, settings, 1, 10, 1, base_url)
-            await pool.close()
+            # Same database, one after the other: the bare loop on a campaign of its own, then
+            # pgqueuer's tables.
             bare_rate = await run_bare_loop(url, args.subtasks)
+            pgq_rate = await run_pgqueuer(url, args.subtasks, args.pgqueuer_batch)
     finally:
         if esp is not None:
             esp.send_signal(signal.SIGTERM)
@@ -182,9 +233,15 @@ async def main(args: argparse.Namespace) -> None:
     what = "HTTP to the fake ESP (separate process)" if args.http else "null provider (in process)"
     print(f"engine  : {engine_rate:,.0f} subtasks/s settled; {args.services:,} services at 1 s, "
           f"{args.users} users, {args.subtasks:,} subtasks, {what}")
-    print(f"bare    : {bare_rate:,.0f} subtasks/s (claim 1000 SKIP LOCKED, mark sending, mark sent; one connection)")
-    print(f"ratio   : engine at {100 * engine_rate / bare_rate:.0f} % of the bare loop; "
-          f"ceiling set by the services: {args.services:,}/s")
+    print(f"bare    : {bare_rate:,.0f} subtasks/s (claim 1000 SKIP LOCKED + mark sending on one connection, mark sent on another)")
+    if pgq_rate is not None:
+        print(f"pgqueuer: {pgq_rate:,.0f} jobs/s (no-op drain of {args.subtasks:,} jobs, batch {args.pgqueuer_batch}, "
+              "pgqueuer's QueueManager on one connection)")
+    else:
+        print("pgqueuer: not installed (pip install -e '.[bench]')")
+    print(f"ratio   : engine at {100 * engine_rate / bare_rate:.0f} % of the bare loop"
+          + (f", {engine_rate / pgq_rate:.2f}x pgqueuer" if pgq_rate else "")
+          + f"; ceiling set by the services: {args.services:,}/s")
 
 
 if __name__ == "__main__":
@@ -193,4 +250,5 @@ if __name__ == "__main__":
     p.add_argument("--subtasks", type=int, default=100_000)
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--http", action="store_true")
+    p.add_argument("--pgqueuer-batch", type=int, default=100, help="pgqueuer's dequeue batch size")
     asyncio.run(main(p.parse_args()))

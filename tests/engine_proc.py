@@ -55,7 +55,8 @@ async def main(args: argparse.Namespace) -> None:
     box = SecretBox.from_settings("", settings.data_path)
     providers = LoggingProviders(args.send_log) if args.send_log else ProviderFactory()
     engine = Engine(settings, pool, clock, providers, box, LogSink(),
-                    EngineOptions(claim_batch=50, lease_seconds=2.0, renew_seconds=0.3))
+                    EngineOptions(claim_batch=50, lease_seconds=2.0, renew_seconds=0.3,
+                                  counters_every=args.counters_every))
     await engine.start()
     said = "idle"
     while engine.role != "stopped":
@@ -75,5 +76,6 @@ if __name__ == "__main__":
     parser.add_argument("--anchor", type=float, required=True)
     parser.add_argument("--factor", type=float, default=50.0)
     parser.add_argument("--send-log", default="")
+    parser.add_argument("--counters-every", type=float, default=2.0)
     uvloop.run(main(parser.parse_args()))
     sys.exit(1)

@@ -259,6 +259,7 @@ async def quiet(pool: asyncpg.Pool, engine: Engine) -> None:
         return not d.sender.tasks and len(d.settler.buffer) == 0 and \
             await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'sending'") == 0
     await eventually(check, what="the engine to go quiet")
+    await engine.counters.flush()  # the services' counters, written behind: in the rows now
 
 
 async def check_quota_recount(pool: asyncpg.Pool) -> None:

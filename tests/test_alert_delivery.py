@@ -24,6 +24,7 @@ from engine.store.alert_models import ChannelIn, RuleIn
 from engine.store.alerts import AlertStore
 from tests.alert_support import Receiver, receiver
 from tests.engine_support import (
+    eventually,
     check_invariants,
     fake_esp,
     make_campaign,
@@ -284,6 +285,12 @@ async def test_a_hanging_channel_never_holds_up_dispatch(deps: Deps) -> None:
         try:
             async with running(engine):
                 await wait_status(pool, campaign, "completed", timeout=60)
+
+                # The rule reads the services' counters, which the engine writes behind (at the
+                # latest when the campaign completes): the alert follows shortly.
+                async def alerted() -> bool:
+                    return len(rec.requests) >= 1
+                await eventually(alerted, timeout=10, what="the alert")
             # The alert went out and its receiver is still holding the request.
             assert len(rec.requests) == 1 and rec.requests[0].json["kind"] == "service_quota_used"
             [d] = await _deliveries(deps)

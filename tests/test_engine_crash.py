@@ -54,7 +54,10 @@ async def test_kill_mid_campaign_then_restart(deps) -> None:
         await engine.abort()  # no clean stop: nothing settled, buffers lost, lock connection gone
         left_sending = await _sending(pool)
         assert left_sending > 0
-        last = dict(await pool.fetch("SELECT id, last_request_at FROM services"))
+        # The last requests as the subtasks record them (the services rows' counters are written
+        # behind, and recovery recounts them from here).
+        last = dict(await pool.fetch("SELECT service_id, max(attempted_at) FROM subtasks "
+                                     "WHERE service_id IS NOT NULL GROUP BY service_id"))
         engine2, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine2):
             assert engine2.recovery is not None and engine2.recovery.failed_unknown == left_sending
@@ -246,6 +249,52 @@ async def test_sigkill_of_an_engine_process_then_restart(deps, database_url) -> 
         async with running(engine):
             await wait_status(pool, campaign, "completed", timeout=30)
         assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE error = $1", UNKNOWN_OUTCOME) == left_sending
+        await check_invariants(pool, esp, settings)
+
+
+async def test_sigkill_before_a_counters_write_behind_then_recount(deps, database_url) -> None:
+    """The services' counters are written behind: an engine killed before writing them leaves the
+    rows behind the requests it made, and the next engine's recovery recounts them (used today,
+    remaining, last request) from the subtasks before it dispatches."""
+    pool, settings = deps.pool, deps.settings
+    anchor = time.time()
+    clock = ScaledClock(START, factor=50, wall_anchor=anchor)
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=60)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, 60)
+        campaign = await make_campaign(pool, user, planned=60)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.engine_proc", "--db", database_url, "--data-dir", settings.data_dir,
+            "--start", START.isoformat(), "--anchor", str(anchor), "--factor", "50", "--counters-every", "3600",
+            cwd=str(ROOT), stdout=asyncio.subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line.strip() == b"leader"
+
+            async def some_sent() -> bool:
+                return len(esp.log.entries()) >= 15
+            await eventually(some_sent, what="requests from the engine process")
+            proc.kill()  # SIGKILL before any write-behind of the counters
+            await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        requested = await pool.fetchval("SELECT count(*) FROM subtasks WHERE attempted_at IS NOT NULL")
+        row = await pool.fetchrow("SELECT sum(used_today) AS used, sum(remaining_today) AS remaining, "
+                                  "count(last_request_at) AS dated FROM services")
+        assert requested >= 15 and row["used"] == 0 and row["dated"] == 0, (requested, dict(row))
+        quota = await pool.fetchval("SELECT sum(daily_quota) FROM services")
+        engine, _ = new_engine(settings, pool, clock, deps.box)
+        async with running(engine):
+            assert engine.recovery is not None and engine.recovery.services_fixed == 3
+            await wait_status(pool, campaign, "completed", timeout=30)
+        row = await pool.fetchrow("SELECT sum(used_today) AS used, sum(remaining_today) AS remaining, "
+                                  "count(last_request_at) AS dated FROM services")
+        assert (row["used"], row["remaining"], row["dated"]) == (60, quota - 60, 3)
         await check_invariants(pool, esp, settings)
 
 

@@ -20,6 +20,7 @@ from engine.dispatch.hot_state import HotState, ServiceState
 from engine.dispatch.sender import FREEZE_AFTER, Bind, Sender
 from engine.dispatch.settler import Settler
 from engine.dispatch.waiting import wait_until
+from engine.dispatch.write_gate import WriteGate
 from engine.domain.fairness import pick_campaign
 from engine.infra.clock import Clock
 from engine.live.events import EventWriter
@@ -28,13 +29,20 @@ from engine.live.metrics import EngineMetrics
 # Requests one service may have open at the provider at once: a slow or hanging provider holds
 # at most this many (the interval alone would open one more every interval until the timeout).
 MAX_IN_FLIGHT = 4
+# Binds one tick writes at most: the rest of the due services are picked by the next tick, right
+# after. Small, steady ticks: a bind statement stays short (its rows are locked for less time, a
+# settle or a claim waits less behind it) and the first requests of a tick start sooner.
+MAX_BINDS_PER_TICK = 1000
+# Bind statements on their way at once (ticks do not wait for the previous tick's bind).
+BINDS_OPEN = 2
 
 
 class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, claimer: Claimer, events: EventWriter,
-                 write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
+                 write_lock: WriteGate, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
-                 max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence):
+                 max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence,
+                 max_binds: int = MAX_BINDS_PER_TICK, binds_open: int = BINDS_OPEN):
         self.clock = clock
         self.state = state
         self.claimer = claimer
@@ -42,6 +50,8 @@ class Dispatcher:
         self.mark_dirty = mark_dirty
         self.reset_due = reset_due
         self.max_in_flight = max_in_flight
+        self.max_binds = max_binds
+        self.binds_open = binds_open
         self.fence = fence
         self.queries = DispatchQueries(pool, events, fence)
         self.settler = Settler(pool, clock, state, events, self.queries, write_lock, mark_dirty=mark_dirty,
@@ -56,11 +66,13 @@ class Dispatcher:
         self.fair = FairQueues(state)
         self._order = itertools.count()
         self._wake = asyncio.Event()
-        # Serialises the engine's own writes (binds, settlements, pauses, completions, resets):
-        # they touch the same services and campaigns rows, and one writer at a time cannot
-        # deadlock with itself. It also keeps a reset or a reload from landing inside a tick.
+        # The engine's write lock (write_gate.py): a tick holds it shared (a settle may write
+        # alongside: disjoint rows), everything else exclusively, so a reset or a reload never
+        # lands inside a tick.
         self.write_lock = write_lock
         self.requests = 0
+        # Told of every service whose counters a pick or a give-back moves (the write-behind).
+        self.touch_counters: Callable[[uuid.UUID], None] = lambda service_id: None
         # Called at the start of every tick under the write lock (the engine sets it).
         self.before_tick: Callable[[datetime], None] | None = None
         self._stopping = False
@@ -120,32 +132,66 @@ class Dispatcher:
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Until `stop()`: it returns between ticks, so a bind written is always a send started."""
-        while not self._stopping:
-            if not self.fence.held():
-                await self.fence.wait_held()  # a lapsed lease: no tick until it is renewed
-                continue
-            self._wake.clear()
-            # One tick under the lock: a reload or a reset never lands between the in-memory
-            # counting of a bind and its write.
-            async with self.write_lock:
-                now = self.clock.now()
-                if self.before_tick is not None:
-                    self.before_tick(now)  # send windows: flags true to this tick's `now`
-                binds = self._collect(now, self.clock.monotonic())
+        """Until `stop()`: it returns once the binds it began are written and their sends started,
+        so a bind written is always a send started.
+
+        A tick picks and counts in memory, then hands its bind to a task and goes on with the
+        next tick: up to `binds_open` bind statements are on their way at once (on their own
+        pooled connections; they bind disjoint subtasks, as each service has one request in
+        preparation at most), so the picking never waits for the database's answer."""
+        loop = asyncio.get_running_loop()
+        binding: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping:
+                for t in [t for t in binding if t.done()]:
+                    binding.discard(t)
+                    t.result()  # a bind's error (a lost lease, a bug) is the loop's
+                if not self.fence.held():
+                    await self.fence.wait_held()  # a lapsed lease: no tick until it is renewed
+                    continue
+                if len(binding) >= self.binds_open:
+                    await asyncio.wait(binding, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                self._wake.clear()
+                # Each tick holds the lock (shared with other binds and settles) from its picks
+                # until its bind is written: a reload or a reset never lands between the
+                # in-memory counting of a bind and its write.
+                await self.write_lock.acquire_shared()
+                try:
+                    now = self.clock.now()
+                    if self.before_tick is not None:
+                        self.before_tick(now)  # send windows: flags true to this tick's `now`
+                    binds = self._collect(now, self.clock.monotonic())
+                except BaseException:
+                    self.write_lock.release_shared()
+                    raise
                 if binds:
-                    await self._bind(binds)
-            if binds:
-                continue
-            deadline = None
-            if self._heap:
-                deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
-            await wait_until(self.clock, deadline, self._wake)
+                    task = loop.create_task(self._bind_and_release(binds))
+                    task.add_done_callback(lambda _: self._wake.set())  # a failed bind is seen at once
+                    binding.add(task)
+                    continue
+                self.write_lock.release_shared()
+                deadline = None
+                if self._heap:
+                    deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
+                await wait_until(self.clock, deadline, self._wake)
+        except BaseException:
+            for t in binding:
+                t.cancel()  # cancelled itself (a crash simulation) or failed: nothing waits for them
+            raise
+        if binding:
+            await asyncio.gather(*binding)
+
+    async def _bind_and_release(self, binds: list[Bind]) -> None:
+        try:
+            await self._bind(binds)
+        finally:
+            self.write_lock.release_shared()
 
     def _collect(self, now: datetime, mono: float) -> list[Bind]:
         binds: list[Bind] = []
         heap, services = self._heap, self.state.services
-        while heap and heap[0][0] <= mono:
+        while heap and heap[0][0] <= mono and len(binds) < self.max_binds:
             due_at, _, sid, gen = heapq.heappop(heap)
             s = services.get(sid)
             if s is None or gen != s.heap_gen:
@@ -197,6 +243,7 @@ class Dispatcher:
         # (throttled, or never made). `last_request_at` is provisional (the bind's time) until
         # the request is handed to the provider; until then the service is `preparing`.
         prev = s.last_request_at
+        self.touch_counters(s.id)
         s.last_request_at = now
         s.preparing = True
         s.used_today += 1
@@ -216,6 +263,7 @@ class Dispatcher:
             else:
                 # Cancelled (or otherwise settled) since it was claimed: nothing was sent.
                 self.sender.give_back(b.service)
+                self.touch_counters(b.service.id)
                 b.campaign.in_flight -= 1
                 self.sender.not_started(b)
 

@@ -21,6 +21,7 @@ import asyncpg
 
 from engine.dispatch.claims import Claimer
 from engine.dispatch.command_surface import CHANNEL, CommandSurface
+from engine.dispatch.counter_writer import CounterWriter
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.due import DueStarter
 from engine.dispatch.start_group import StartGroup
@@ -36,6 +37,7 @@ from engine.dispatch.resets import Resetter
 from engine.dispatch.send_windows import WindowKeeper
 from engine.dispatch.test_send import TestSender
 from engine.dispatch.thaw import Thawer
+from engine.dispatch.write_gate import WriteGate
 from engine.domain.errors import EdmError
 from engine.infra.clock import Clock
 from engine.infra.config import Settings
@@ -72,6 +74,13 @@ class EngineOptions:
     renew_seconds: float = 2.0
     # Requests one service may have open at the provider at once.
     service_in_flight: int = 4
+    # Binds one dispatcher tick writes at most (dispatcher.MAX_BINDS_PER_TICK), and bind
+    # statements on their way at once (dispatcher.BINDS_OPEN).
+    binds_per_tick: int = 1000
+    binds_open: int = 2
+    # Seconds between two write-behinds of the services' counters (counter_writer.py): what the
+    # API shows of them lags the engine by at most this much; a crash loses nothing (recounted).
+    counters_every: float = 2.0
     # Seconds added at start-up to each service's last recorded request: the row holds the
     # bind's time, and the request itself may have started up to this much later.
     restart_slack: float = 1.0
@@ -119,19 +128,24 @@ class Engine(CommandSurface):
         self.state = HotState()
         self.events.names = self.state  # live events carry campaign and service names
         self.loader = HotLoader(self.pool, self.clock, self.tz, self.state, self.providers, self.box)
-        # The engine's writes go one at a time (see Dispatcher.write_lock).
-        lock = asyncio.Lock()
+        # The engine's writes go one at a time, but for binds beside settles (write_gate.py).
+        lock = WriteGate()
         self.claimer = Claimer(self.pool, self.state, self._on_filled, batch=o.claim_batch)
         self.pauses = PauseKeeper(self.pool, self.clock, self.state, self.events, self._on_running, lock)
         self.dispatcher = Dispatcher(self.pool, self.clock, self.state, self.claimer, self.events, lock,
                                      mark_dirty=self.pauses.mark, reset_due=lambda: self.resetter.wake(),
                                      settle_batch=o.settle_batch, settle_delay=o.settle_delay,
                                      freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
-                                     metrics=self.metrics, fence=self.lease)
+                                     metrics=self.metrics, fence=self.lease, max_binds=o.binds_per_tick,
+                                     binds_open=o.binds_open)
+        self.counters = CounterWriter(self.pool, self.state, lock, self.lease, every=o.counters_every)
+        self.dispatcher.touch_counters = self.dispatcher.settler.touch_counters = self.counters.touch
+        self.dispatcher.settler.flush_counters = self.counters.flush_locked
         # Feedback: every message carries its signed unsubscribe link and List-Unsubscribe headers.
         self.dispatcher.sender.links = RecipientLinks(self.box.derive("recipient-links"), self.settings.public_base,
                                                       tracking=self.settings.smtp_tracking)
         self.resetter = Resetter(self.pool, self.clock, self.tz, self.state, self.events, lock, self._on_reset)
+        self.resetter.before_reset_now = self.counters.flush_locked
         self.windows = WindowKeeper(self.clock, self.state, lock, self.pauses.mark, self.dispatcher.wake_user)
         self.dispatcher.before_tick = self.windows.advance
         self.loader.on_campaign = lambda c: self.windows.watch(c, self.clock.now())
@@ -200,7 +214,7 @@ class Engine(CommandSurface):
             ("settle", self.dispatcher.settler.buffer.run), ("pauses", self.pauses.run),
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
-            ("windows", self.windows.run), ("thaw", self.thaw.run),
+            ("windows", self.windows.run), ("thaw", self.thaw.run), ("counters", self.counters.run),
         )}
         await self._supervise()
 
@@ -278,7 +292,8 @@ class Engine(CommandSurface):
             self.dispatcher.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(dispatcher), self.options.stop_timeout)
-        for name in ("due", "thaw", "dispatcher", "claimer", "pauses", "resets", "lease", "notices", "commands"):
+        for name in ("due", "thaw", "dispatcher", "claimer", "pauses", "resets", "lease", "notices", "commands",
+                     "counters"):
             t = self._tasks.get(name)
             if t is not None and not t.done():
                 t.cancel()
@@ -289,6 +304,11 @@ class Engine(CommandSurface):
             if settle is not None and not settle.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(settle), self.options.stop_timeout)
+            if not step_down:
+                # The counters as they stand after the last settle (a stop between two
+                # write-behinds); a leader stepping down leaves them to its successor's recount.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(self.counters.flush()), self.options.stop_timeout)
         else:
             self.dispatcher.abandon()
         for t in self._tasks.values():
@@ -324,6 +344,8 @@ class Engine(CommandSurface):
         for sv in self.state.services.values():
             if sv.last_request_at is not None:
                 sv.last_request_at += slack
+        # As loaded (the slack is for this term's timers only: not written back to the rows).
+        self.counters.mark_written(self.state.services.values())
         self.start_group.begin((c.id, c.user_id) for c in self.state.campaigns.values())
         for c in self.state.campaigns.values():
             self.claimer.want(c)

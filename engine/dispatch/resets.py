@@ -7,7 +7,7 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -71,6 +71,9 @@ class Resetter:
         self.events = events
         self.write_lock = write_lock
         self.on_reset = on_reset
+        # Called under the write lock before a reset by hand: it starts after the last request
+        # the row records, so the counters written behind must be in the row first.
+        self.before_reset_now: Callable[[], Awaitable[object]] | None = None
         self._wake = asyncio.Event()
         self.resets = 0
 
@@ -103,6 +106,8 @@ class Resetter:
     async def reset_now(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> bool:
         now = self.clock.now()
         async with self.write_lock:
+            if self.before_reset_now is not None:
+                await self.before_reset_now()
             done = await reset_service_now(self.pool, service_id, now, operator_id=operator_id, tz=self.tz)
             if service_id in self.state.services:
                 await self.refresh([service_id])

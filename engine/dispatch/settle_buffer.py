@@ -56,6 +56,10 @@ class TimedOverflowBuffer(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def items(self) -> list[T]:
+        """What waits to be written (a copy)."""
+        return list(self._items)
+
     async def run(self) -> None:
         """The flush loop (a named engine task); returns after `stop()` once drained."""
         failures = 0

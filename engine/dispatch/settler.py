@@ -4,11 +4,12 @@ from them (freezes, throttle events, progress, refunds, requeues, completed camp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from datetime import datetime
-from typing import Callable
+from typing import Awaitable, Callable
 
 import asyncpg
 
@@ -16,6 +17,7 @@ from engine.dispatch.dispatch_queries import DispatchQueries, Freeze, ServiceLiv
 from engine.dispatch.hot_state import HotState
 from engine.dispatch.sender import Settlement
 from engine.dispatch.settle_buffer import TimedOverflowBuffer
+from engine.dispatch.write_gate import WriteGate
 from engine.infra.clock import Clock
 from engine.infra.db import is_transient
 from engine.live.events import EngineEvent, EventWriter
@@ -26,6 +28,10 @@ log = logging.getLogger("edm.engine.dispatcher")
 
 # Seconds between two updates of the queue-depth gauge (real time: it only paces a metric).
 DEPTH_EVERY = 1.0
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _quarantine(x: Settlement, exc: BaseException) -> Settlement:
@@ -41,7 +47,7 @@ class Settler:
     """Owns the settle buffer and everything a flush of results sets in motion."""
 
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, events: EventWriter,
-                 queries: DispatchQueries, write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None],
+                 queries: DispatchQueries, write_lock: WriteGate, *, mark_dirty: Callable[[set[uuid.UUID]], None],
                  wake_user: Callable[[uuid.UUID], None], sends_open: Callable[[], int],
                  settle_batch: int = 500, settle_delay: float = 0.02, metrics: EngineMetrics | None = None):
         self.pool = pool
@@ -49,7 +55,7 @@ class Settler:
         self.state = state
         self.events = events
         self.queries = queries
-        # The engine's one write lock (see Dispatcher.write_lock).
+        # The engine's one write lock (write_gate.py): a flush holds it shared, alongside a bind.
         self.write_lock = write_lock
         self.mark_dirty = mark_dirty
         self.wake_user = wake_user
@@ -61,6 +67,10 @@ class Settler:
         # Services a failure streak asked to freeze, written with the next flush.
         self.to_freeze: set[uuid.UUID] = set()
         self._depth_at = -DEPTH_EVERY
+        # The counters' write-behind (counter_writer.py), told of services a give-back moved, and
+        # its write for a holder of the write lock.
+        self.touch_counters: Callable[[uuid.UUID], None] = lambda service_id: None
+        self.flush_counters: Callable[[], Awaitable[object]] = _nothing
 
     def ask_freeze(self, service_id: uuid.UUID) -> None:
         self.to_freeze.add(service_id)
@@ -88,7 +98,9 @@ class Settler:
         self.to_freeze.difference_update([sid for sid in self.to_freeze
                                            if (sv := self.state.services.get(sid)) is None or not sv.abnormal_frozen])
         freeze = [services[sid] for sid in list(self.to_freeze) if sid in services]
-        async with self.write_lock:
+        # Failure streaks and freezes write services rows: in turn with the counters' write-behind.
+        rows_lock = self.write_lock.services_rows if services or freeze else contextlib.nullcontext()
+        async with self.write_lock.shared(), rows_lock:
             live = [(s, (s.consecutive_failures, s.throttled_until)) for s in services.values()]
             rows, frozen_ids = await self.queries.settle(
                 cols, [ServiceLive(s.id, *v) for s, v in live],
@@ -136,6 +148,8 @@ class Settler:
             await self.refund_cancelled(refunds)
         released: dict[uuid.UUID, int] = {}
         for x in batch:
+            if x.give_back:
+                self.touch_counters(x.bind.service.id)  # given back in memory by the sender
             if x.release:
                 released[x.bind.campaign.id] = released.get(x.bind.campaign.id, 0) + 1
         if released:
@@ -205,9 +219,17 @@ class Settler:
         """Complete the campaigns whose every subtask is settled (the database has the last word)."""
         ready = [cid for cid in campaign_ids
                  if (c := self.state.campaigns.get(cid)) is not None and not c.has_pending and c.in_flight == 0]
+        if ready and len(self.buffer):
+            # Results still waiting to be written keep their campaigns' rows `sending`: asking
+            # now would only look through the campaign's subtasks to find them.
+            waiting = {x.bind.campaign.id for x in self.buffer.items()}
+            ready = [cid for cid in ready if cid not in waiting]
         if not ready:
             return
         async with self.write_lock:
             completed = await self.queries.complete(ready, self.clock.now())
+            if completed:
+                # A completed campaign's requests are in its services' rows too.
+                await self.flush_counters()
         for cid in completed:
             self.state.drop_campaign(cid)

@@ -52,48 +52,60 @@ WHERE campaign_id = $1 AND status = 'pending' AND seq > $2 AND ($3::int IS NULL 
   AND NOT (id = ANY($4::uuid[]));
 
 -- name: bind
--- Records that these subtasks are being sent, BEFORE any provider call (at-most-once), and
--- counts the requests against their services in the same statement. Fenced: nothing is bound
--- unless epoch $5 still holds an unexpired lease. Only rows still pending are bound, and only in
--- campaigns still active: a cancel that got there first wins, even when a throttled result put
--- the subtask back to pending after it. Idempotent, so a bind whose reply was lost can be sent
--- again: a row already `sending` with this very service and time was bound by the first attempt.
--- Returns the ids NOT bound (usually none) and whether the lease held.
+-- Records that these subtasks are being sent, BEFORE any provider call (at-most-once). The
+-- services' counters are not written here: the engine holds them and writes them behind
+-- (service_counters; recovery recounts them from subtasks), so a bind touches subtasks only.
+-- Fenced: nothing is bound unless epoch $5 still holds an unexpired lease. Only rows still
+-- pending are bound, and only in campaigns still active: a cancel that got there first wins,
+-- even when a throttled result put the subtask back to pending after it. Idempotent, so a bind
+-- whose reply was lost can be sent again: a row already `sending` with this very service and
+-- time was bound by the first attempt. Returns the ids NOT bound (usually none) and whether the
+-- lease held.
+-- Plan (pinned by tests/test_dispatch_plans.py): subtasks are reached through their primary key
+-- (`id = ANY($1)`), the campaign by a per-row lookup of its key, never a join that walks every
+-- pending row of the active campaigns: the cost is the batch's, however large the table.
 WITH b AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])
         AS b(id, service_id, from_address, at)
 ), lease AS (
-    SELECT 1 FROM engine_leader WHERE epoch = $5 AND expires_at > now()
+    SELECT EXISTS (SELECT 1 FROM engine_leader WHERE epoch = $5 AND expires_at > now()) AS held
 ), bound AS (
     UPDATE subtasks s
     SET status = 'sending', service_id = b.service_id, from_address = b.from_address, attempted_at = b.at
     FROM b
-    WHERE s.id = b.id AND s.status = 'pending' AND EXISTS (SELECT 1 FROM lease)
-      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = s.campaign_id AND c.status IN ('running', 'paused'))
-    RETURNING s.id, s.service_id, s.attempted_at
-), per_service AS (
-    SELECT service_id, count(*)::int AS n, max(attempted_at) AS at FROM bound GROUP BY service_id
-), counted AS (
-    UPDATE services v
-    SET used_today = v.used_today + p.n,
-        remaining_today = greatest(v.remaining_today - p.n, 0),
-        last_request_at = greatest(v.last_request_at, p.at),
-        updated_at = now()
-    FROM per_service p WHERE v.id = p.service_id
-    RETURNING v.id
+    WHERE s.id = b.id                                 -- the primary key, one probe per id
+      AND s.status = 'pending' AND (SELECT held FROM lease)
+      AND (SELECT c.status FROM campaigns c WHERE c.id = s.campaign_id) IN ('running', 'paused')
+    RETURNING s.id
 )
-SELECT b.id, EXISTS (SELECT 1 FROM lease) AS leased FROM b
+SELECT b.id, (SELECT held FROM lease) AS leased FROM b
 WHERE NOT EXISTS (SELECT 1 FROM bound WHERE bound.id = b.id)
   AND NOT EXISTS (SELECT 1 FROM subtasks s                -- the snapshot: bound by an earlier attempt
                   WHERE s.id = b.id AND s.status = 'sending' AND s.service_id = b.service_id
                     AND s.attempted_at = b.at);
 
+-- name: service_counters
+-- The engine's write-behind of its services' counters, in one statement (id order: never
+-- crosswise with another multi-row write of services). Only where the row is still in the
+-- quota day the counts belong to (a reset made by another process since wins, and the engine
+-- reads its counters back), and only while epoch $6 holds the lease: a leader that lost it
+-- never writes its memory over its successor's recount.
+UPDATE services v
+SET used_today = u.used, remaining_today = u.remaining,
+    last_request_at = CASE WHEN u.last_at IS NULL THEN v.last_request_at
+                           ELSE greatest(v.last_request_at, u.last_at) END
+FROM (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[], $5::timestamptz[])
+          AS u(id, used, remaining, last_at, day) ORDER BY id) u
+WHERE v.id = u.id AND v.quota_day_start = u.day
+  AND EXISTS (SELECT 1 FROM engine_leader WHERE epoch = $6 AND expires_at > now());
+
 -- name: settle
 -- Settles a batch of results. sent/failed close the subtask. A request that does not count
 -- (`give_back`: throttled, or never made because the email could not be rendered or it never
--- left this machine) is unbound and returned to the service's daily count; a throttled or
--- not_sent subtask (a requeue) goes back to pending (or to
+-- left this machine) is unbound (the engine gives it back to the service's daily count it holds
+-- in memory); a throttled or not_sent subtask (a requeue) goes back to pending (or to
 -- cancelled when its campaign was cancelled meanwhile). Campaign counters move by what changed.
+-- Plan: subtasks through their primary key (`id = ANY($1)`), as the bind.
 WITH r AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[],
                          $7::timestamptz[], $8::boolean[])
@@ -112,7 +124,7 @@ WITH r AS (
         attempted_at = CASE WHEN r.give_back THEN NULL ELSE s.attempted_at END
     FROM r, campaigns c
     WHERE s.id = r.id AND s.status = 'sending' AND c.id = s.campaign_id
-    RETURNING s.id, s.campaign_id, s.status, r.outcome, r.service_id, r.attempted, r.give_back
+    RETURNING s.id, s.campaign_id, s.status, r.outcome
 ), per_campaign AS (
     SELECT campaign_id,
            count(*) FILTER (WHERE status = 'sent')::int AS sent,
@@ -125,17 +137,6 @@ WITH r AS (
         cancelled_count = c.cancelled_count + p.cancelled, updated_at = now()
     FROM per_campaign p WHERE c.id = p.campaign_id
     RETURNING c.id
-), given_back AS (
-    -- Unless a reset has opened a new quota day since the request (it was never counted in it).
-    SELECT ch.service_id, count(*)::int AS n
-    FROM changed ch JOIN services v ON v.id = ch.service_id
-    WHERE ch.give_back AND ch.attempted >= v.quota_day_start
-    GROUP BY ch.service_id
-), services_moved AS (
-    UPDATE services v
-    SET used_today = greatest(v.used_today - g.n, 0), remaining_today = v.remaining_today + g.n
-    FROM given_back g WHERE v.id = g.service_id
-    RETURNING v.id
 )
 -- One row per campaign and final status (id NULL), plus one row per requeued request (with
 -- its id: the engine re-queues or refunds each): a flush of thousands returns a handful.

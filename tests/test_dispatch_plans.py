@@ -1,0 +1,90 @@
+"""The bind and the settle reach subtasks by primary key (or, for the settle, the small index of
+rows in flight): their cost is their batch's, not the campaign's or the table's, whether the
+statistics are fresh or were taken before the fan-out (a new install, a first big campaign).
+
+The bind used to turn its "campaign still active" check into a join that read every pending row
+of the active campaigns through the (campaign_id, seq) key, once per tick."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from engine.infra.queries import Q
+from tests.engine_support import make_campaign, make_user
+
+NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+PER_CAMPAIGN = 20_000
+
+
+def _nodes(plan: dict) -> list[dict]:
+    out = [plan]
+    for child in plan.get("Plans", []):
+        out.extend(_nodes(child))
+    return out
+
+
+async def _fleet(pool, *, stale: bool) -> tuple[list[uuid.UUID], uuid.UUID]:
+    """Two running campaigns of PER_CAMPAIGN subtasks; returns the first 1,000 ids and a service."""
+    if stale:
+        await pool.execute("ANALYZE subtasks")  # statistics of the empty table, as before a fan-out
+    for n in range(2):
+        user = await make_user(pool, quota=PER_CAMPAIGN)
+        campaign = await make_campaign(pool, user, planned=PER_CAMPAIGN)
+        template = await pool.fetchval("SELECT template_id FROM campaign_templates WHERE campaign_id = $1", campaign)
+        await pool.execute("UPDATE campaigns SET status = 'running' WHERE id = $1", campaign)
+        await pool.execute(
+            "INSERT INTO subtasks (campaign_id, seq, email, template_id) "
+            "SELECT $1, g, 'r' || g || '@example.net', $2 FROM generate_series(1, $3) g",
+            campaign, template, PER_CAMPAIGN)
+    service = await pool.fetchval(
+        "INSERT INTO services (name, provider, domain, credentials, daily_quota, reset_time, send_interval, "
+        "remaining_today, quota_day_start) VALUES ('s', 'engagelab', 'd.test', '\\x00', 10, '00:00', 1, 10, $1) "
+        "RETURNING id", NOW)
+    if not stale:
+        # Most of the table settled, as in a long-lived install; statistics up to date.
+        await pool.execute("UPDATE subtasks SET status = 'sent' WHERE seq > 2000")
+        await pool.execute("ANALYZE subtasks")
+    ids = [r[0] for r in await pool.fetch("SELECT id FROM subtasks WHERE status = 'pending' ORDER BY id LIMIT 1000")]
+    return ids, service
+
+
+async def _plan(pool, sql: str, *args) -> dict:
+    async with pool.acquire() as conn:
+        raw = await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args)
+    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+
+
+@pytest.mark.parametrize("stale", [True, False], ids=["stats-before-fanout", "stats-fresh"])
+async def test_bind_reaches_subtasks_by_primary_key(deps, stale: bool) -> None:
+    ids, service = await _fleet(deps.pool, stale=stale)
+    n = len(ids)
+    plan = await _plan(deps.pool, Q["engine.bind"], ids, [service] * n, ["a@d.test"] * n, [NOW] * n, 1)
+    update = next(p for p in _nodes(plan) if p.get("Node Type") == "ModifyTable")
+    scans = [p for p in _nodes(update) if p.get("Relation Name") == "subtasks" and p is not update]
+    assert scans, update
+    for scan in scans:
+        # One probe of the primary key per bound id: never a walk of the campaigns' rows.
+        assert scan["Node Type"] == "Index Scan" and scan["Index Name"] == "subtasks_pkey", scan
+        assert "id =" in scan["Index Cond"], scan
+    assert not any(p.get("Relation Name") == "services" for p in _nodes(plan)), "a bind writes no services row"
+
+
+@pytest.mark.parametrize("stale", [True, False], ids=["stats-before-fanout", "stats-fresh"])
+async def test_settle_reaches_subtasks_by_key_or_by_the_rows_in_flight(deps, stale: bool) -> None:
+    ids, service = await _fleet(deps.pool, stale=stale)
+    n = len(ids)
+    await deps.pool.execute("UPDATE subtasks SET status = 'sending', service_id = $2 WHERE id = ANY($1)", ids, service)
+    plan = await _plan(deps.pool, Q["engine.settle"], ids, ["sent"] * n, ["m"] * n, [None] * n, [NOW] * n,
+                       [service] * n, [NOW] * n, [False] * n)
+    scans = [p for p in _nodes(plan) if p.get("Relation Name") == "subtasks" and p["Node Type"] != "ModifyTable"]
+    assert scans, plan
+    for scan in scans:
+        assert scan["Node Type"] in ("Index Scan", "Bitmap Heap Scan", "Bitmap Index Scan"), scan
+        assert scan.get("Index Name", "subtasks_sending") in ("subtasks_pkey", "subtasks_sending"), scan
+    bitmaps = [p for p in _nodes(plan) if p.get("Node Type") == "Bitmap Index Scan"]
+    assert all(p["Index Name"] in ("subtasks_pkey", "subtasks_sending") for p in bitmaps), bitmaps
+    assert not any(p.get("Relation Name") == "services" for p in _nodes(plan)), "a settle writes no counters"

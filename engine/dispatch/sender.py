@@ -24,7 +24,7 @@ from engine.domain.errors import TemplateError
 from engine.infra.clock import Clock
 from engine.live.events import EventWriter
 from engine.live.metrics import EngineMetrics
-from engine.providers.base import Message, SendResult
+from engine.providers.base import ConnectionSlots, Message, SendResult
 from engine.templating.rendering import contact_vars, render
 
 log = logging.getLogger("edm.engine.dispatcher")
@@ -48,6 +48,8 @@ class Bind:
     prev_request_at: datetime | None
     # Its number among the service's requests (set when it starts).
     seq: int = -1
+    # The pooled connection counted for it from the bind on (None: its adapter needs none).
+    slots: ConnectionSlots | None = None
 
 
 @dataclass(slots=True)
@@ -67,7 +69,8 @@ class Sender:
     def __init__(self, clock: Clock, state: HotState, events: EventWriter, fence: Fence,
                  settle: TimedOverflowBuffer[Settlement], *, wake_service: Callable[[ServiceState], None],
                  mark_dirty: Callable[[set[uuid.UUID]], None], ask_freeze: Callable[[uuid.UUID], None],
-                 freeze_after: int = FREEZE_AFTER, metrics: EngineMetrics | None = None):
+                 freeze_after: int = FREEZE_AFTER, metrics: EngineMetrics | None = None,
+                 connection_freed: Callable[[ConnectionSlots], None] = lambda slots: None):
         self.clock = clock
         self.state = state
         self.events = events
@@ -78,19 +81,31 @@ class Sender:
         self.ask_freeze = ask_freeze
         self.freeze_after = freeze_after
         self.metrics = metrics
+        self.connection_freed = connection_freed
         self.tasks: set[asyncio.Task[None]] = set()
         # Per-recipient unsubscribe links and headers (feedback); None sends messages as rendered.
         self.links: RecipientLinks | None = None
 
     def start(self, b: Bind) -> None:
-        self._spawn(self._send(b))
+        task = self._spawn(self._send(b))
+        if b.slots is not None:
+            # Also when the task is cancelled before it ran (a crash simulation, a stop).
+            task.add_done_callback(lambda _: self._release(b))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _release(self, b: Bind) -> None:
+        """The request is over (or will not be made): its pooled connection is free for another."""
+        slots, b.slots = b.slots, None
+        if slots is not None:
+            slots.give()
+            self.connection_freed(slots)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         # loop.create_task, not ensure_future: the argument is known to be a coroutine, and
         # ensure_future's type checks cost as much as the task itself at thousands a second.
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     def _started(self, b: Bind) -> None:
         """The request is handed to the provider now: the service's interval runs from here."""
@@ -112,6 +127,7 @@ class Sender:
 
     def not_started(self, b: Bind) -> None:
         """No request was made after all: the interval still runs from the previous one."""
+        self._release(b)
         s = b.service
         if s.last_request_at == b.at:
             s.last_request_at = b.prev_request_at
@@ -165,6 +181,7 @@ class Sender:
             result = SendResult.failed("PROVIDER_ERROR", f"{type(exc).__name__}: {exc}"[:500])
         now = self.clock.now()
         s.in_flight -= 1
+        self._release(b)
         # The failure streak is one of requests: results count in the order their requests started.
         for outcome, error in s.results.finish(b.seq, (result.outcome, result.error)):
             self._count(s, outcome, error)

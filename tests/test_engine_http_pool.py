@@ -1,0 +1,97 @@
+"""The engine binds no more EngageLab requests than the shared HTTP pool has connections: the
+cap holds over whole runs (judged from the fake ESP's log: arrival and answer times), no
+request waits in the pool or goes back unsent for want of a connection, the services beyond the
+cap wait their turn in due order, and that wait is never a provider timeout."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+from edm.fake_esp import FakeEspConfig, Knobs
+from engine.infra.scaled_clock import ScaledClock
+from engine.providers import EngageLabTransport, ProviderFactory
+from tests.engine_support import (
+    check_invariants,
+    fake_esp,
+    make_campaign,
+    make_contacts,
+    make_service,
+    make_user,
+    map_user,
+    new_engine,
+    running,
+    wait_status,
+)
+
+START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+
+
+def most_open_at_once(entries: list[Any]) -> int:
+    """Requests the fake ESP held open at the same moment (an answer before an arrival at a tie)."""
+    edges = sorted([(e.t, 1) for e in entries] + [(e.answered, -1) for e in entries])
+    open_now = most = 0
+    for _, step in edges:
+        open_now += step
+        most = max(most, open_now)
+    return most
+
+
+async def test_requests_in_flight_never_exceed_the_pool_and_every_service_takes_its_turn(deps) -> None:
+    # 24 services that could send 240 requests a (real) second through 3 connections that carry 15.
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=10)
+    transport = EngageLabTransport(pool_limit=3)
+    n_services, per_service = 24, 4
+    n = n_services * per_service
+    async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=200))) as (url, esp):
+        user = await make_user(pool, quota=n)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url)
+                    for _ in range(n_services)]
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, n)
+        campaign = await make_campaign(pool, user, planned=n)
+        engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport))
+        async with running(engine):
+            await wait_status(pool, campaign, "completed", timeout=60)
+            binds = engine.dispatcher.requests
+            assert transport.slots.used == 0, "a connection was never given back"
+        entries = esp.log.entries()
+        assert all(e.answered is not None for e in entries)
+        assert most_open_at_once(entries) == 3, "the pool is not the limit: the test proves nothing"
+        assert transport.queued == 0, f"{transport.queued} requests waited in the pool for a connection"
+        assert binds == n, f"{binds - n} binds went back unsent"
+        row = await pool.fetchrow("SELECT sent_count, failed_count FROM campaigns WHERE id = $1", campaign)
+        assert (row["sent_count"], row["failed_count"]) == (n, 0)
+        # Parked services go back in due order: the pool's turns go round all of them.
+        per_user = Counter(e.api_user for e in entries)
+        assert len(per_user) == n_services and max(per_user.values()) - min(per_user.values()) <= 2, per_user
+        await check_invariants(pool, esp, settings)
+
+
+async def test_the_wait_for_a_connection_is_not_the_providers_timeout(deps) -> None:
+    # One connection, four services whose provider must answer within 1 s and takes 0.6 s: the
+    # fourth request of a round waits 1.8 s for the connection. It waits unbound, in the engine,
+    # not in the pool with a clock running: every request is sent, none is a TIMEOUT.
+    pool, settings = deps.pool, deps.settings
+    clock = ScaledClock(START, factor=1)
+    transport = EngageLabTransport(pool_limit=1, pool_wait=0.5, total_timeout=30)
+    async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=600))) as (url, esp):
+        user = await make_user(pool, quota=8)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(4)]
+        await pool.execute("UPDATE services SET request_timeout = 1")
+        await map_user(pool, user, services)
+        await make_contacts(pool, user, 8)
+        campaign = await make_campaign(pool, user, planned=8)
+        engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport))
+        async with running(engine):
+            await wait_status(pool, campaign, "completed", timeout=60)
+            binds = engine.dispatcher.requests
+        errors = await pool.fetch("SELECT error FROM subtasks WHERE error IS NOT NULL")
+        assert [r["error"] for r in errors] == []
+        assert most_open_at_once(esp.log.entries()) == 1
+        assert transport.queued == 0 and binds == 8
+        row = await pool.fetchrow("SELECT sent_count, failed_count FROM campaigns WHERE id = $1", campaign)
+        assert (row["sent_count"], row["failed_count"]) == (8, 0)
+        await check_invariants(pool, esp, settings)

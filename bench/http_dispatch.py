@@ -154,7 +154,7 @@ async def run_engine(url: str, esp: FakeEspProcess, settings: Settings, box: Sec
     while await pool.fetchval("SELECT count(*) FROM subtasks WHERE status IN ('sent', 'failed')") < total:
         await asyncio.sleep(0.2)
     binds = engine.dispatcher.requests
-    if profile is not None:
+    if profile is not None and profile_to is not None:
         profile.disable()
         profile.dump_stats(profile_to)
     await engine.stop()

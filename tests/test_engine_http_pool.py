@@ -71,27 +71,30 @@ async def test_requests_in_flight_never_exceed_the_pool_and_every_service_takes_
 
 
 async def test_the_wait_for_a_connection_is_not_the_providers_timeout(deps) -> None:
-    # One connection, four services whose provider must answer within 1 s and takes 0.6 s: the
-    # fourth request of a round waits 1.8 s for the connection. It waits unbound, in the engine,
-    # not in the pool with a clock running: every request is sent, none is a TIMEOUT.
+    # One connection, six services whose provider must answer within 2 s and takes 0.5 s: the
+    # sixth request waits 2.5 s for the connection. It waits unbound, in the engine, not in the
+    # pool with its clock running: every request is sent, none is a TIMEOUT.
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=1)
     transport = EngageLabTransport(pool_limit=1, pool_wait=0.5, total_timeout=30)
-    async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=600))) as (url, esp):
-        user = await make_user(pool, quota=8)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(4)]
-        await pool.execute("UPDATE services SET request_timeout = 1")
+    n = 6
+    async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=500))) as (url, esp):
+        user = await make_user(pool, quota=n)
+        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(n)]
+        await pool.execute("UPDATE services SET request_timeout = 2")
         await map_user(pool, user, services)
-        await make_contacts(pool, user, 8)
-        campaign = await make_campaign(pool, user, planned=8)
+        await make_contacts(pool, user, n)
+        campaign = await make_campaign(pool, user, planned=n)
         engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport))
         async with running(engine):
             await wait_status(pool, campaign, "completed", timeout=60)
             binds = engine.dispatcher.requests
         errors = await pool.fetch("SELECT error FROM subtasks WHERE error IS NOT NULL")
         assert [r["error"] for r in errors] == []
-        assert most_open_at_once(esp.log.entries()) == 1
-        assert transport.queued == 0 and binds == 8
+        entries = esp.log.entries()
+        assert most_open_at_once(entries) == 1
+        assert max(e.t for e in entries) - min(e.t for e in entries) >= 2.0, "no request waited past the timeout"
+        assert transport.queued == 0 and binds == n
         row = await pool.fetchrow("SELECT sent_count, failed_count FROM campaigns WHERE id = $1", campaign)
-        assert (row["sent_count"], row["failed_count"]) == (8, 0)
+        assert (row["sent_count"], row["failed_count"]) == (n, 0)
         await check_invariants(pool, esp, settings)

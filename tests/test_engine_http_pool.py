@@ -5,11 +5,14 @@ cap wait their turn in due order, and that wait is never a provider timeout."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
 from edm.fake_esp import FakeEspConfig, Knobs
+from engine.domain.quota_day import parse_hhmm, quota_day_start
+from engine.infra.clock import SystemClock
 from engine.infra.scaled_clock import ScaledClock
 from engine.providers import EngageLabTransport, ProviderFactory
 from tests.engine_support import (
@@ -97,4 +100,47 @@ async def test_the_wait_for_a_connection_is_not_the_providers_timeout(deps) -> N
         assert transport.queued == 0 and binds == n
         row = await pool.fetchrow("SELECT sent_count, failed_count FROM campaigns WHERE id = $1", campaign)
         assert (row["sent_count"], row["failed_count"]) == (n, 0)
+        await check_invariants(pool, esp, settings)
+
+
+async def test_the_first_requests_of_a_big_tick_leave_before_the_last_are_rendered(deps) -> None:
+    # 600 services come due in the same tick. Started all at once, every request of the tick was
+    # rendered and handed over before the first one was written (aiohttp writes a request's
+    # bytes in a task of its own, queued behind every request task of the tick): the first
+    # arrival at the fake ESP came after the last handover. In slices, the first requests are
+    # on the wire while later ones are still being rendered.
+    pool, settings = deps.pool, deps.settings
+    clock = SystemClock()  # its monotonic clock is the fake ESP's (time.monotonic)
+    n = 600
+    async with fake_esp() as (url, esp):
+        user = await make_user(pool, quota=n)
+        await pool.execute(
+            """INSERT INTO services (name, provider, domain, credentials, base_url, daily_quota, reset_time,
+                                     send_interval, remaining_today, quota_day_start)
+               SELECT 'svc-' || g, 'engagelab', 'mail.example.com', $1, $2, 1000, '02:00', 1, 1000, $3
+               FROM generate_series(1, $4) g""",
+            deps.box.seal({"api_user": "many", "api_key": "key-many"}), url,
+            quota_day_start(parse_hhmm("02:00"), settings.tz, clock.now()), n)
+        await map_user(pool, user, [r["id"] for r in await pool.fetch("SELECT id FROM services")])
+        await make_contacts(pool, user, n)
+        campaign = await make_campaign(pool, user, planned=n)
+        transport = EngageLabTransport(pool_limit=n)
+        # Warm connections, as a running engine has them: the requests do not wait for a connect.
+        async def warm() -> None:
+            async with transport.session().get(url + "/_fake/stats") as resp:
+                await resp.read()
+        await asyncio.gather(*(warm() for _ in range(n)))
+        engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport), claim_batch=n)
+        async with running(engine):
+            await wait_status(pool, campaign, "completed", timeout=60)
+            handed_over = {s.id: s.last_start_mono or 0.0 for s in engine.state.services.values()}
+        arrivals = sorted(e.t for e in esp.log.entries())
+        assert len(arrivals) == n
+        # The requests of one tick share its time (`attempted_at`); the first tick's handovers:
+        first_tick = sorted(handed_over[r["service_id"]] for r in await pool.fetch(
+            "SELECT service_id FROM subtasks WHERE attempted_at = (SELECT min(attempted_at) FROM subtasks)"))
+        assert len(first_tick) >= 100, f"only {len(first_tick)} requests in the first tick"
+        assert arrivals[0] < first_tick[-1], (
+            f"the first request arrived {1000 * (arrivals[0] - first_tick[-1]):.1f} ms after the last handover "
+            f"of its tick ({len(first_tick)} requests)")
         await check_invariants(pool, esp, settings)

@@ -28,9 +28,6 @@ class ConnectionWait:
         self.rearm = rearm
         self._parked: dict[ConnectionSlots, deque[Parked]] = {}
 
-    def __len__(self) -> int:
-        return sum(len(q) for q in self._parked.values())
-
     def park(self, slots: ConnectionSlots, due: float, s: ServiceState) -> None:
         s.in_heap = True
         queue = self._parked.get(slots)

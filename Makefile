@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak faults fuzz typecheck lint bench-fanout bench-dispatch bench-memory loadtest clean
+.PHONY: demo test soak faults fuzz typecheck lint bench-fanout bench-dispatch bench-http bench-lateness bench-memory loadtest clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,13 @@ lint: $(STAMP)
 
 bench-fanout: $(STAMP)
 	$(BIN)/python bench/fanout.py
+
+# The engine through HTTP to a fake ESP process beside a bare aiohttp client (issue 11).
+bench-http: $(STAMP)
+	$(BIN)/python bench/http_dispatch.py --services 12000 --subtasks 60000
+
+bench-lateness: $(STAMP)
+	$(BIN)/python bench/lateness.py --services 2000 --seconds 30
 
 bench-memory: $(STAMP)
 	$(BIN)/python bench/memory.py

@@ -12,7 +12,7 @@ from engine.dispatch.leader import Engine
 from engine.infra.gc_policy import tune_for_dispatch
 from engine.live.event_stream import RedisStreamPublisher
 from engine.live.metrics import EngineMetrics
-from engine.providers import ProviderFactory
+from engine.providers import EngageLabTransport, ProviderFactory
 
 log = logging.getLogger("edm.wiring")
 
@@ -27,7 +27,7 @@ async def running_engine(d: Deps) -> AsyncIterator[Engine]:
     d.publisher = publisher
     d.metrics = metrics
     publisher.start()
-    providers = ProviderFactory()
+    providers = ProviderFactory(EngageLabTransport(pool_limit=d.settings.http_pool_size))
     engine = Engine(d.settings, d.pool, d.clock, providers, d.box, publisher, metrics=metrics)
     d.engine = engine
     await engine.start()

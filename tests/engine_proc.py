@@ -29,6 +29,7 @@ class _Logged:
     def __init__(self, inner: Provider, path: str):
         self.inner = inner
         self.path = path
+        self.slots = inner.slots
 
     async def send(self, message: Message) -> SendResult:
         with open(self.path, "a") as f:

@@ -3,9 +3,10 @@
 Many services at a 1 s interval against the fake ESP in another process, through one shared
 pool of 100 connections whose wait is cut short (2 s): far more requests are due than the pool
 can carry. Before the fix the pool wait counted as the provider's connect timeout and most
-subtasks failed for good as TIMEOUT while the provider saw a fraction of them. Now a request
-that never got a connection goes back to pending and is sent later: at the end every subtask is
-sent once, nothing failed, and the counters equal recounts.
+subtasks failed for good as TIMEOUT while the provider saw a fraction of them; then a request
+that never got a connection went back to pending (tens of thousands of binds given back at 6,000
+services). Now a request is bound only while the pool has a free connection: at the end every
+subtask is sent once with one bind each, nothing failed, and the counters equal recounts.
 
 EDM_FAULTS_SERVICES sets the number of services (default 1,000; the issue's run had 6,000).
 """
@@ -89,5 +90,6 @@ async def test_a_congested_pool_sends_everything_later_and_fails_nothing(deps, e
           f"({bound - n} went back to pending unsent); provider saw {len(log)} requests {dict(outcomes)}; "
           f"sent {row['sent_count']}, failed {row['failed_count']}")
     assert (row["sent_count"], row["failed_count"]) == (n, 0)
+    assert bound == n and transport.queued == 0, "a request was bound without a free connection"
     assert len(log) == n and len({e["request_id"] for e in log}) == n
     await check_invariants(pool, None, settings)

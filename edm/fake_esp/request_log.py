@@ -26,6 +26,9 @@ class LogEntry(msgspec.Struct, kw_only=True):
     email_id: str | None
     # The `headers` object of the send body (List-Unsubscribe and friends), as received.
     headers: dict[str, str] | None = None
+    # time.monotonic() when the answer was handed back (after the latency); with `t`, how many
+    # requests were open at once. Set in memory only (the file line is written on arrival).
+    answered: float | None = None
 
 
 _encoder = msgspec.json.Encoder()

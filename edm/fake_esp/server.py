@@ -109,13 +109,15 @@ class FakeEsp:
         return "sent", 200
 
     def record(self, *, t: float, when: str, api_user: str | None, req: SendRequest | None,
-               outcome: Outcome, status: int, email_id: str | None) -> None:
-        self.log.append(LogEntry(
+               outcome: Outcome, status: int, email_id: str | None) -> LogEntry:
+        entry = LogEntry(
             seq=self.log.next_seq(), time=when, t=t, api_user=api_user,
             from_=req.from_ if req else None, to=list(req.to) if req else None,
             request_id=req.request_id if req else None, custom_args=req.custom_args if req else None,
             outcome=outcome, status=status, email_id=email_id, headers=req.headers if req else None,
-        ))
+        )
+        self.log.append(entry)
+        return entry
 
 
 FAKE_ESP = web.AppKey("fake_esp", FakeEsp)
@@ -167,9 +169,11 @@ async def send(request: web.Request) -> web.Response:
     email_id = str(uuid.UUID(int=esp.rng(api_user).getrandbits(128), version=4)) if status == 200 else None
     # Logged on arrival, as a real ESP would have accepted it: a client that times out during
     # the latency still finds its request here, which is what an "unknown outcome" means.
-    esp.record(t=t, when=when, api_user=api_user, req=req, outcome=outcome, status=status, email_id=email_id)
+    entry = esp.record(t=t, when=when, api_user=api_user, req=req, outcome=outcome, status=status,
+                       email_id=email_id)
     if knobs.latency_ms > 0:
         await asyncio.sleep(knobs.latency_ms / 1000)
+    entry.answered = time.monotonic()
     match status:
         case 200:
             assert email_id is not None

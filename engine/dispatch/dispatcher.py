@@ -14,6 +14,7 @@ from typing import Callable
 import asyncpg
 
 from engine.dispatch.claims import Claimer
+from engine.dispatch.connection_wait import ConnectionWait
 from engine.dispatch.dispatch_queries import DispatchQueries, Fence
 from engine.dispatch.fair_queue import FairQueues
 from engine.dispatch.hot_state import HotState, ServiceState
@@ -57,9 +58,12 @@ class Dispatcher:
         self.settler = Settler(pool, clock, state, events, self.queries, write_lock, mark_dirty=mark_dirty,
                                wake_user=self.wake_user, sends_open=lambda: len(self.sender.tasks),
                                settle_batch=settle_batch, settle_delay=settle_delay, metrics=metrics)
+        # Services due while their connection pool is full wait unbound (connection_wait.py).
+        self.waiting = ConnectionWait(wake=self.wake, rearm=lambda due, sid, gen: heapq.heappush(
+            self._heap, (due, next(self._order), sid, gen)))
         self.sender = Sender(clock, state, events, fence, self.settler.buffer, wake_service=self.wake_service,
                              mark_dirty=mark_dirty, ask_freeze=self.settler.ask_freeze,
-                             freeze_after=freeze_after, metrics=metrics)
+                             freeze_after=freeze_after, metrics=metrics, connection_freed=self.waiting.freed)
         # (ready time on the clock's monotonic scale, order, service, generation): intervals are
         # kept off the wall clock, which may be stepped; wall time is for persistence and quota days.
         self._heap: list[tuple[float, int, uuid.UUID, int]] = []
@@ -191,7 +195,8 @@ class Dispatcher:
     def _collect(self, now: datetime, mono: float) -> list[Bind]:
         binds: list[Bind] = []
         heap, services = self._heap, self.state.services
-        while heap and heap[0][0] <= mono and len(binds) < self.max_binds:
+        self.waiting.unpark()  # the longest waiting first: their due times are the oldest
+        while len(binds) < self.max_binds and (heap and heap[0][0] <= mono or self.waiting.unpark()):
             due_at, _, sid, gen = heapq.heappop(heap)
             s = services.get(sid)
             if s is None or gen != s.heap_gen:
@@ -210,9 +215,16 @@ class Dispatcher:
             if s.in_flight >= self.max_in_flight:
                 s.slot_wait = True  # re-armed when one of its requests comes back
                 continue
+            slots = s.provider.slots if s.provider is not None else None
+            if slots is not None and slots.free <= 0:
+                self.waiting.park(slots, due_at, s)  # no bind it cannot put on the wire
+                continue
             b = self._pick(s, now, due_at)
             if b is None:
                 continue  # idle: re-armed when one of its users gets work
+            if slots is not None:
+                slots.take()  # given back when the request is over (or not made)
+                b.slots = slots
             binds.append(b)
             # Not re-armed here: its next timer runs from this request's real start (`_started`).
             if s.remaining_today <= 0:

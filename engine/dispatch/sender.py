@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Coroutine
@@ -24,7 +25,7 @@ from engine.domain.errors import TemplateError
 from engine.infra.clock import Clock
 from engine.live.events import EventWriter
 from engine.live.metrics import EngineMetrics
-from engine.providers.base import Message, SendResult, request_id_of
+from engine.providers.base import ConnectionSlots, Message, SendResult, request_id_of
 from engine.templating.rendering import contact_vars, render
 
 log = logging.getLogger("edm.engine.dispatcher")
@@ -33,6 +34,8 @@ FREEZE_AFTER = 10
 # Services whose interval is at least this long announce each wait (`service.interval_started`):
 # a wait an operator can watch. Shorter intervals would turn the stream into one event per send.
 INTERVAL_EVENT_MIN = 5
+# Seconds of rendering the starter does before it lets the requests rendered so far go out.
+START_SLICE = 0.002
 
 
 @dataclass(slots=True)
@@ -48,6 +51,8 @@ class Bind:
     prev_request_at: datetime | None
     # Its number among the service's requests (set when it starts).
     seq: int = -1
+    # The pooled connection counted for it from the bind on (None: its adapter needs none).
+    slots: ConnectionSlots | None = None
 
 
 @dataclass(slots=True)
@@ -67,7 +72,8 @@ class Sender:
     def __init__(self, clock: Clock, state: HotState, events: EventWriter, fence: Fence,
                  settle: TimedOverflowBuffer[Settlement], *, wake_service: Callable[[ServiceState], None],
                  mark_dirty: Callable[[set[uuid.UUID]], None], ask_freeze: Callable[[uuid.UUID], None],
-                 freeze_after: int = FREEZE_AFTER, metrics: EngineMetrics | None = None):
+                 freeze_after: int = FREEZE_AFTER, metrics: EngineMetrics | None = None,
+                 connection_freed: Callable[[ConnectionSlots], None] = lambda slots: None):
         self.clock = clock
         self.state = state
         self.events = events
@@ -78,19 +84,80 @@ class Sender:
         self.ask_freeze = ask_freeze
         self.freeze_after = freeze_after
         self.metrics = metrics
+        self.connection_freed = connection_freed
         self.tasks: set[asyncio.Task[None]] = set()
+        # Bound requests not yet started, and the one task that starts them (`_start_queued`).
+        self._to_start: deque[Bind] = deque()
+        self._starter: asyncio.Task[None] | None = None
         # Per-recipient unsubscribe links and headers (feedback); None sends messages as rendered.
         self.links: RecipientLinks | None = None
 
     def start(self, b: Bind) -> None:
-        self._spawn(self._send(b))
+        """Queue a bound request: the starter puts the queued requests on the wire in bind order."""
+        self._to_start.append(b)
+        if self._starter is None:
+            self._starter = self._spawn(self._start_queued())
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    async def _start_queued(self) -> None:
+        """Render, hand over and put on the wire the queued requests, a few at a time.
+
+        Spawning every request of a tick at once put the first one on the wire only after the
+        whole tick was rendered and prepared: aiohttp writes a request's bytes in a task of its
+        own (before Python 3.12), queued behind every request task already waiting. Here the
+        requests go in slices; each slice gets two turns of the loop (its request tasks build their
+        requests, then their writes run) before the next slice is rendered, and other work
+        (answers, settlements) interleaves at every turn. A slice renders for START_SLICE seconds,
+        or for half as long as the last two turns took: on a busy loop the turns are slow, and
+        smaller slices would make the starter, not the services, set the pace."""
+        queue = self._to_start
+        loop = asyncio.get_running_loop()
+        budget = START_SLICE
+        try:
+            while queue:
+                started: list[Bind] = []
+                until = loop.time() + budget
+                while queue:
+                    b = queue.popleft()
+                    message = self._render(b)
+                    if message is None:
+                        continue  # settled as a template failure
+                    self._started(b)
+                    task = self._spawn(self._send(b, message))
+                    if b.slots is not None:
+                        # Also when the task is cancelled before it ran (a crash simulation, a stop).
+                        task.add_done_callback(lambda _, b=b: self._release(b))  # type: ignore[misc]
+                    started.append(b)
+                    if loop.time() >= until:
+                        break
+                turns = loop.time()
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+                budget = max(START_SLICE, (loop.time() - turns) / 2)
+                if self.metrics is not None:
+                    # The slice is on the wire (or answered): the requests' real start, minus the
+                    # moment each one's service became free (tick, bind, render, the slices ahead).
+                    mono = self.clock.monotonic()
+                    for b in started:
+                        self.metrics.lateness(mono - b.due)
+        finally:
+            self._starter = None
+            while queue:  # cancelled (a crash simulation): these are never made by this process
+                self._release(queue.popleft())
+
+    def _release(self, b: Bind) -> None:
+        """The request is over (or will not be made): its pooled connection is free for another."""
+        slots, b.slots = b.slots, None
+        if slots is not None:
+            slots.give()
+            self.connection_freed(slots)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         # loop.create_task, not ensure_future: the argument is known to be a coroutine, and
         # ensure_future's type checks cost as much as the task itself at thousands a second.
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     def _started(self, b: Bind) -> None:
         """The request is handed to the provider now: the service's interval runs from here."""
@@ -105,13 +172,11 @@ class Sender:
             self.events.service(s.id, "interval_started", f"waits {s.send_interval} s", start,
                                 {"seconds": s.send_interval,
                                  "until": (start + timedelta(seconds=s.send_interval)).isoformat()})
-        if self.metrics is not None:
-            # Request start minus the moment its service became free (bind, render and all).
-            self.metrics.lateness(mono - b.due)
         self.wake_service(s)
 
     def not_started(self, b: Bind) -> None:
         """No request was made after all: the interval still runs from the previous one."""
+        self._release(b)
         s = b.service
         if s.last_request_at == b.at:
             s.last_request_at = b.prev_request_at
@@ -125,7 +190,8 @@ class Sender:
         if s.remaining_today == 1:
             self.mark_dirty(set(self.state.service_users.get(s.id, ())))
 
-    async def _send(self, b: Bind) -> None:
+    def _render(self, b: Bind) -> Message | None:
+        """The request's email, or None when it cannot be rendered (then settled as a failure)."""
         s, c, item = b.service, b.campaign, b.item
         # Rendered here rather than in the tick: the tick stays short, so services are bound
         # close to their free time. The row is already `sending`; a render failure settles it.
@@ -142,14 +208,17 @@ class Sender:
             self.not_started(b)
             self.settle.add(Settlement(b, SendResult.failed("TEMPLATE_ERROR", str(exc)[:500]), self.clock.now(),
                                        give_back=True, release=True))
-            return
+            return None
         message = Message(subtask_id=str(item.id), campaign_id=str(c.id), from_address=b.from_address,
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text,
                           timeout=float(s.request_timeout), request_id=request_id_of(str(item.id), item.attempt))
         if links is not None:  # feedback: footer link, List-Unsubscribe headers, SMTP tracking
             message = links.finish(message, item.id, track=s.provider_kind == "smtp")
+        return message
+
+    async def _send(self, b: Bind, message: Message) -> None:
+        s, c = b.service, b.campaign
         assert s.provider is not None, "service without a provider"
-        self._started(b)
         try:
             if self.fence.held():
                 result = await s.provider.send(message)
@@ -165,6 +234,7 @@ class Sender:
             result = SendResult.failed("PROVIDER_ERROR", f"{type(exc).__name__}: {exc}"[:500])
         now = self.clock.now()
         s.in_flight -= 1
+        self._release(b)
         # The failure streak is one of requests: results count in the order their requests started.
         for outcome, error in s.results.finish(b.seq, (result.outcome, result.error)):
             self._count(s, outcome, error)
@@ -197,10 +267,15 @@ class Sender:
 
     async def drain(self, timeout: float) -> None:
         """Let in-flight sends finish (their results are settled), up to `timeout` seconds."""
-        if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=timeout)
+        deadline = asyncio.get_running_loop().time() + timeout
+        # The starter spawns requests while it runs: wait for those too.
+        while self.tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.wait(set(self.tasks), timeout=left)
 
     def abandon(self) -> None:
         """Crash simulation: drop in-flight sends without settling them."""
         for t in list(self.tasks):
             t.cancel()
+        self._starter = None
+        while self._to_start:  # the starter may be cancelled before it ever ran
+            self._release(self._to_start.popleft())

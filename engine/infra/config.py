@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Annotated, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl: int = 24 * 3600
     # Database pool size.
     db_pool_size: int = 10
+    # Connections of the one HTTP pool every EngageLab service shares: the most requests in flight
+    # at once across all of them (the engine binds no more than it can put on the wire).
+    http_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 200
     # Seconds one overview snapshot is shared by every client with the same scope (0 = never).
     overview_cache_seconds: float = 1.0
     # Most active campaigns (running, or paused by the system) per user; 0 = no cap (the seed's

@@ -1,6 +1,6 @@
 """Sending-service adapters behind one `Provider` protocol."""
 
-from engine.providers.base import Message, Provider, SendResult
+from engine.providers.base import ConnectionSlots, Message, Provider, SendResult
 from engine.providers.engagelab import (
     DEFAULT_BASE_URL,
     EngageLabProvider,
@@ -11,6 +11,6 @@ from engine.providers.null import NullProvider
 from engine.providers.smtp import SmtpProvider
 
 __all__ = [
-    "DEFAULT_BASE_URL", "EngageLabProvider", "EngageLabTransport", "Message", "NullProvider",
+    "ConnectionSlots", "DEFAULT_BASE_URL", "EngageLabProvider", "EngageLabTransport", "Message", "NullProvider",
     "Provider", "ProviderFactory", "SendResult", "SmtpProvider",
 ]

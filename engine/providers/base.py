@@ -96,13 +96,46 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
         return cls(outcome="throttled", error_code=code, error=error, retry_after=retry_after)
 
 
+class ConnectionSlots:
+    """The connections of one shared pool, as the engine counts them: from a request's bind to
+    its answer (or to the moment it is known it will not be made).
+
+    The dispatcher binds a request for a pooled adapter only while a slot is free, so every
+    request it starts finds its connection at once: none queues in the pool (local congestion),
+    and services beyond the pool wait for a slot unbound instead of being bound and given back.
+    """
+
+    __slots__ = ("capacity", "used")
+
+    def __init__(self, capacity: int):
+        if capacity < 1:
+            raise ValueError("a connection pool needs at least one connection")
+        self.capacity = capacity
+        self.used = 0
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.used
+
+    def take(self) -> None:
+        self.used += 1
+
+    def give(self) -> None:
+        self.used -= 1
+
+
 class Provider(Protocol):
     """A sending service adapter.
 
     `send` never raises for provider or network trouble: it answers `failed` or `throttled`.
     A `failed` result after the request may have reached the provider (a timeout, a dropped
     connection) means the outcome is unknown; the engine must not resend it.
+
+    `slots`: the shared connection pool its requests need (the engine binds no more requests
+    than it has connections), or None when the adapter holds its own (SMTP) or needs none.
     """
+
+    slots: ConnectionSlots | None
 
     async def send(self, message: Message) -> SendResult: ...
 

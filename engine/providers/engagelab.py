@@ -12,13 +12,23 @@ from typing import Any
 import aiohttp
 import orjson
 
-from engine.providers.base import LOCAL_CONGESTION, NETWORK_ERROR, TIMEOUT, Message, SendResult, scrub
+from engine.providers.base import (
+    LOCAL_CONGESTION,
+    NETWORK_ERROR,
+    TIMEOUT,
+    ConnectionSlots,
+    Message,
+    SendResult,
+    scrub,
+)
 
 log = logging.getLogger("edm.providers.engagelab")
 
 # EngageLab's production (Singapore) endpoint; a service may override it (e.g. the fake ESP).
 DEFAULT_BASE_URL = "https://email.api.engagelab.cc"
 SEND_PATH = "/v1/mail/send"
+# Connections of the shared pool, i.e. EngageLab requests in flight at once (EDM_HTTP_POOL_SIZE).
+DEFAULT_POOL_SIZE = 200
 
 
 class _Attempt:
@@ -35,16 +45,19 @@ class _Attempt:
 class EngageLabTransport:
     """Owns the one HTTP session (and its connection pool) shared by every EngageLab service.
 
-    The wait for a free pooled connection is local congestion, not the provider's slowness: it
-    has its own limit (`pool_wait`), and a request that times out there never left the machine
-    (`not_sent`: back to pending, counted nowhere). The provider's timeout (the message's, i.e.
-    the service's `request_timeout`, else `total_timeout`: connect, send and answer) starts once
-    the request has a connection.
+    `slots` counts the pool's connections for the engine, which binds no more requests than
+    there are (`EDM_HTTP_POOL_SIZE`), so its requests never queue here. The wait for a free
+    pooled connection is still possible for requests made outside the dispatcher (test sends)
+    and is local congestion, not the provider's slowness: it has its own limit (`pool_wait`), and
+    a request that times out there never left the machine (`not_sent`: back to pending, counted
+    nowhere). The provider's timeout (the message's, i.e. the service's `request_timeout`, else
+    `total_timeout`: connect, send and answer) starts once the request has a connection.
     """
 
-    def __init__(self, *, pool_limit: int = 100, connect_timeout: float = 5.0, total_timeout: float = 30.0,
-                 pool_wait: float = 10.0):
+    def __init__(self, *, pool_limit: int = DEFAULT_POOL_SIZE, connect_timeout: float = 5.0,
+                 total_timeout: float = 30.0, pool_wait: float = 10.0):
         self.pool_limit = pool_limit
+        self.slots = ConnectionSlots(pool_limit)
         self.total_timeout = total_timeout
         self.pool_wait = pool_wait
         # aiohttp's own `connect` timeout would include the pool wait: only the TCP connect here.
@@ -53,8 +66,11 @@ class EngageLabTransport:
         self._trace.on_connection_queued_start.append(self._queued)
         self._trace.on_connection_queued_end.append(self._dequeued)
         self._session: aiohttp.ClientSession | None = None
+        # Requests that found no free connection and queued in the pool (the engine's never should).
+        self.queued = 0
 
     async def _queued(self, session: aiohttp.ClientSession, ctx: Any, params: Any) -> None:
+        self.queued += 1
         attempt = ctx.trace_request_ctx
         if isinstance(attempt, _Attempt):
             attempt.queued = True
@@ -87,6 +103,7 @@ class EngageLabProvider:
 
     def __init__(self, transport: EngageLabTransport, base_url: str | None, api_user: str, api_key: str):
         self._transport = transport
+        self.slots: ConnectionSlots | None = transport.slots
         self._url = (base_url or DEFAULT_BASE_URL).rstrip("/") + SEND_PATH
         self.api_user = api_user
         self._api_key = api_key

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.providers.base import Message, SendResult
+from engine.providers.base import ConnectionSlots, Message, SendResult
 
 
 class NullProvider:
     """Answers `sent` for every message, after an optional delay, and counts the calls."""
+
+    slots: ConnectionSlots | None = None
 
     def __init__(self, latency: float = 0.0):
         self.latency = latency

@@ -15,6 +15,7 @@ import aiosmtplib
 
 from engine.providers.base import (
     INVALID_MESSAGE,
+    ConnectionSlots,
     NETWORK_ERROR,
     TIMEOUT,
     Message,
@@ -60,6 +61,9 @@ class SmtpProvider:
     NOOP before reuse and dropped after `max_idle` seconds or any error; nothing is ever
     resent on a fresh connection, since the first attempt may have been delivered.
     """
+
+    # Its own connection, one send at a time: no shared pool to count.
+    slots: ConnectionSlots | None = None
 
     def __init__(
         self, host: str, port: int, username: str | None = None, password: str | None = None,

@@ -8,6 +8,7 @@ import asyncio
 import heapq
 import itertools
 import uuid
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -15,8 +16,9 @@ import asyncpg
 
 from engine.dispatch.claims import Claimer
 from engine.dispatch.dispatch_queries import DispatchQueries, Fence
+from engine.dispatch.domain_gate import MAX_PARKED, DomainGate
 from engine.dispatch.fair_queue import FairQueues
-from engine.dispatch.hot_state import HotState, ServiceState
+from engine.dispatch.hot_state import CampaignState, Claimed, HotState, ServiceState, UserState
 from engine.dispatch.sender import FREEZE_AFTER, Bind, Sender
 from engine.dispatch.settler import Settler
 from engine.dispatch.waiting import wait_until
@@ -34,7 +36,8 @@ class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, state: HotState, claimer: Claimer, events: EventWriter,
                  write_lock: asyncio.Lock, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
-                 max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence):
+                 max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence,
+                 gate: DomainGate | None = None):
         self.clock = clock
         self.state = state
         self.claimer = claimer
@@ -50,6 +53,11 @@ class Dispatcher:
         self.sender = Sender(clock, state, events, fence, self.settler.buffer, wake_service=self.wake_service,
                              mark_dirty=mark_dirty, ask_freeze=self.settler.ask_freeze,
                              freeze_after=freeze_after, metrics=metrics)
+        # Per-domain limits and the engine-wide per-minute cap (domain_gate.py).
+        self.gate = gate or DomainGate()
+        self.sender.on_give_back = self._give_back
+        # Services waiting for room under the per-minute cap, in the order they became free.
+        self._capped: deque[ServiceState] = deque()
         # (ready time on the clock's monotonic scale, order, service, generation): intervals are
         # kept off the wall clock, which may be stepped; wall time is for persistence and quota days.
         self._heap: list[tuple[float, int, uuid.UUID, int]] = []
@@ -140,11 +148,20 @@ class Dispatcher:
             deadline = None
             if self._heap:
                 deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
+            if self._capped:
+                # Woken when the cap's window frees a request, not before: nothing spins at the cap.
+                free = self.gate.cap_free_at()
+                if free is not None and (deadline is None or free < deadline):
+                    deadline = free
             await wait_until(self.clock, deadline, self._wake)
 
     def _collect(self, now: datetime, mono: float) -> list[Bind]:
         binds: list[Bind] = []
         heap, services = self._heap, self.state.services
+        gate = self.gate
+        capped = gate.rate_limit > 0
+        if self._capped:
+            self._release_capped(now, mono)
         while heap and heap[0][0] <= mono:
             due_at, _, sid, gen = heapq.heappop(heap)
             s = services.get(sid)
@@ -164,9 +181,16 @@ class Dispatcher:
             if s.in_flight >= self.max_in_flight:
                 s.slot_wait = True  # re-armed when one of its requests comes back
                 continue
-            b = self._pick(s, now, due_at)
+            if capped and gate.cap_room(now) <= 0:
+                if not s.cap_wait:
+                    s.cap_wait = True  # re-armed when the cap's window frees a request
+                    self._capped.append(s)
+                continue
+            b = self._pick(s, now, due_at) if not gate.on else self._pick_limited(s, now, mono, due_at)
             if b is None:
                 continue  # idle: re-armed when one of its users gets work
+            if capped:
+                gate.count(now)
             binds.append(b)
             # Not re-armed here: its next timer runs from this request's real start (`_started`).
             if s.remaining_today <= 0:
@@ -176,6 +200,58 @@ class Dispatcher:
                                         {"daily_quota": s.daily_quota, "next_reset": s.next_reset.isoformat()})
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
+
+    def _release_capped(self, now: datetime, mono: float) -> None:
+        """As many cap-waiting services as the window has room for, longest waiting first."""
+        room = self.gate.cap_room(now)
+        while self._capped and room > 0:
+            s = self._capped.popleft()
+            s.cap_wait = False
+            if s.dispatchable and not s.preparing:
+                self.schedule(s, (now, mono))
+                room -= 1
+        if self.gate.rate_limit <= 0:
+            for s in self._capped:  # the cap was lifted
+                s.cap_wait = False
+                self.wake_service(s)
+            self._capped.clear()
+
+    def _pick_limited(self, s: ServiceState, now: datetime, mono: float, due: float) -> Bind | None:
+        """`_pick` with domain groups defined: the fairest user with a subtask this service may send
+        now (users whose work is all at its domains' limits are passed over, not charged a turn),
+        then that user's next campaign that has one."""
+        gate = self.gate
+        gate.blocked_until = None
+        found = self.fair.pick_first(s.id, lambda u: self._take(u, s.id, now))
+        if found is None:
+            if gate.blocked_until is not None:
+                # Only domain limits hold it back: try again the moment the earliest block lifts. Not
+                # marked in the heap, so new work (a claim of other domains) still wakes it at once.
+                s.heap_gen += 1
+                at = mono + max(0.0, (gate.blocked_until - now).total_seconds())
+                heapq.heappush(self._heap, (at, next(self._order), s.id, s.heap_gen))
+            return None
+        u, (c, item) = found
+        return self._bound(s, u, c, item, now, due)
+
+    def _take(self, u: UserState, service_id: uuid.UUID, now: datetime) -> tuple[CampaignState, Claimed] | None:
+        campaigns, cids = self.state.campaigns, u.campaigns
+        n = len(cids)
+        start = cids.index(u.last_campaign) + 1 if u.last_campaign in cids else 0
+        for k in range(n):
+            c = campaigns[cids[(start + k) % n]]
+            if not c.runnable:
+                continue
+            item = self.gate.take(c, service_id, now)
+            if c.parked_n and c.parked_n < MAX_PARKED:
+                self.claimer.want(c)  # blocked domains parked: claim on for the others (bounded)
+            if item is not None:
+                return c, item
+        return None
+
+    def _give_back(self, b: Bind) -> None:
+        if self.gate.on or self.gate.rate_limit > 0:
+            self.gate.give_back(b.item.email, b.service.id, b.at)
 
     def _pick(self, s: ServiceState, now: datetime, due: float) -> Bind | None:
         """Fairness: the mapped user served least recently, then that user's next campaign."""
@@ -189,7 +265,12 @@ class Dispatcher:
             cid = pick_campaign(u.campaigns, st.runnable_campaigns(u.id), u.last_campaign)
         assert cid is not None, "a queued user always has a runnable campaign"
         c = st.campaigns[cid]
-        item = c.buffer.popleft()
+        return self._bound(s, u, c, c.buffer.popleft(), now, due)
+
+    def _bound(self, s: ServiceState, u: UserState, c: CampaignState, item: Claimed, now: datetime,
+               due: float) -> Bind:
+        st = self.state
+        cid = c.id
         c.taken += 1
         self.claimer.want(c)
         u.last_campaign = cid
@@ -216,6 +297,7 @@ class Dispatcher:
             else:
                 # Cancelled (or otherwise settled) since it was claimed: nothing was sent.
                 self.sender.give_back(b.service)
+                self._give_back(b)
                 b.campaign.in_flight -= 1
                 self.sender.not_started(b)
 

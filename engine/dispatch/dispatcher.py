@@ -69,6 +69,8 @@ class Dispatcher:
         # deadlock with itself. It also keeps a reset or a reload from landing inside a tick.
         self.write_lock = write_lock
         self.requests = 0
+        # Ticks run (a waiting engine does not spin: tests read it).
+        self.ticks = 0
         # Called at the start of every tick under the write lock (the engine sets it).
         self.before_tick: Callable[[datetime], None] | None = None
         self._stopping = False
@@ -134,6 +136,7 @@ class Dispatcher:
                 await self.fence.wait_held()  # a lapsed lease: no tick until it is renewed
                 continue
             self._wake.clear()
+            self.ticks += 1
             # One tick under the lock: a reload or a reset never lands between the in-memory
             # counting of a bind and its write.
             async with self.write_lock:

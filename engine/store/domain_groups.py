@@ -57,7 +57,7 @@ class DomainGroupStore:
             try:
                 gid = await conn.fetchval(Q["domain_limits.group_insert"], body.name, body.per_minute, body.per_day,
                                           body.per_service)
-                await conn.execute(Q["domain_limits.group_set_domains"], gid, domains)
+                await conn.execute(Q["domain_limits.group_add_domains"], gid, domains)
             except asyncpg.UniqueViolationError as exc:
                 raise self._conflict(exc, body.name) from None
         log.info("domain_group_created id=%s domains=%d", gid, len(domains))
@@ -81,7 +81,8 @@ class DomainGroupStore:
                 if patch.pattern is not msgspec.UNSET:
                     domains = domains_of(patch.pattern)
                     await self._domains_free(conn, domains, group_id)
-                    await conn.execute(Q["domain_limits.group_set_domains"], group_id, domains)
+                    await conn.execute(Q["domain_limits.group_clear_domains"], group_id)
+                    await conn.execute(Q["domain_limits.group_add_domains"], group_id, domains)
             except asyncpg.UniqueViolationError as exc:
                 raise self._conflict(exc, name) from None
         log.info("domain_group_updated id=%s", group_id)

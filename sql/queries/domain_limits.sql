@@ -36,9 +36,12 @@ INSERT INTO domain_groups (name, per_minute, per_day, per_service) VALUES ($1, $
 UPDATE domain_groups SET name = $2, per_minute = $3, per_day = $4, per_service = $5, updated_at = now()
 WHERE id = $1;
 
--- name: group_set_domains
--- Replaces the group's domains (set-based: one delete, one insert).
-WITH gone AS (DELETE FROM domain_group_domains WHERE group_id = $1)
+-- name: group_clear_domains
+-- Before group_add_domains, as its own statement: one statement's insert would still see the rows
+-- its own delete removes (and collide with the group's own domains).
+DELETE FROM domain_group_domains WHERE group_id = $1;
+
+-- name: group_add_domains
 INSERT INTO domain_group_domains (domain, group_id, position)
 SELECT d, $1, p FROM unnest($2::text[]) WITH ORDINALITY AS x(d, p);
 

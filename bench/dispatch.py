@@ -1,14 +1,16 @@
 """Dispatch: subtasks settled per second by the engine, beside a bare asyncpg claim-and-settle
 loop on the same database in the same run; optionally through HTTP to a fake ESP process.
 
-    .venv/bin/python bench/dispatch.py [--services 5000] [--subtasks 100000] [--users 10] [--http]
+    .venv/bin/python bench/dispatch.py [--services 5000] [--subtasks 100000] [--users 10] [--http] [--groups N]
 
 The engine runs with every service at a 1 s interval and an in-process provider that answers
 `sent` at once (the null provider), so the figure is the engine's own ceiling: claiming,
 routing, fairness, the `sending` write before each request and the batched settlement. The bare
 loop does only the database part (claim with SKIP LOCKED, mark sending, mark sent) as fast as it
 can, which is the limit the engine can approach. With --http the provider is the real EngageLab
-adapter talking to `edm fake-esp` in a separate process.
+adapter talking to `edm fake-esp` in a separate process. With --groups N, N domain groups hold
+the recipients' domains (user k's recipients are at `uk.test`) with limits far above what the run
+sends: the cost of the domain-limit check in the pick, not of waiting for a domain.
 """
 
 from __future__ import annotations
@@ -94,6 +96,16 @@ async def seed(pool: Any, box: SecretBox, settings: Settings, services: int, sub
     return campaigns
 
 
+async def seed_groups(pool: Any, groups: int, users: int) -> None:
+    """`groups` domain groups splitting the users' recipient domains (and a few that match nobody)."""
+    for g in range(groups):
+        domains = [f"u{u}.test" for u in range(users) if u % groups == g] or [f"nobody{g}.test"]
+        gid = await pool.fetchval("INSERT INTO domain_groups (name, per_minute, per_day, per_service) "
+                                  "VALUES ($1, 100000000, 100000000, $2) RETURNING id", f"g{g}", g % 2 == 1)
+        await pool.execute("INSERT INTO domain_group_domains (domain, group_id, position) "
+                           "SELECT d, $1, p FROM unnest($2::text[]) WITH ORDINALITY AS x(d, p)", gid, domains)
+
+
 async def run_engine(url: str, settings: Settings, box: SecretBox, providers: Any, campaigns: list[uuid.UUID],
                      total: int) -> float:
     pool = await db.create_pool(url, size=8)
@@ -165,6 +177,7 @@ async def main(args: argparse.Namespace) -> None:
         async with fresh_database() as url:
             pool = await db.create_pool(url, size=2)
             campaigns = await seed(pool, box, settings, args.services, args.subtasks, args.users, base_url)
+            await seed_groups(pool, args.groups, args.users)
             await pool.close()
             providers = ProviderFactory() if args.http else NullProviders()
             engine_rate = await run_engine(url, settings, box, providers, campaigns, args.subtasks)
@@ -181,7 +194,7 @@ async def main(args: argparse.Namespace) -> None:
             esp.wait(10)
     what = "HTTP to the fake ESP (separate process)" if args.http else "null provider (in process)"
     print(f"engine  : {engine_rate:,.0f} subtasks/s settled; {args.services:,} services at 1 s, "
-          f"{args.users} users, {args.subtasks:,} subtasks, {what}")
+          f"{args.users} users, {args.subtasks:,} subtasks, {what}, {args.groups} domain groups")
     print(f"bare    : {bare_rate:,.0f} subtasks/s (claim 1000 SKIP LOCKED, mark sending, mark sent; one connection)")
     print(f"ratio   : engine at {100 * engine_rate / bare_rate:.0f} % of the bare loop; "
           f"ceiling set by the services: {args.services:,}/s")
@@ -193,4 +206,5 @@ if __name__ == "__main__":
     p.add_argument("--subtasks", type=int, default=100_000)
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--http", action="store_true")
+    p.add_argument("--groups", type=int, default=0, help="domain groups over the recipients' domains (not binding)")
     asyncio.run(main(p.parse_args()))

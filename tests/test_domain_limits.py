@@ -68,7 +68,7 @@ async def test_domain_limits_over_a_whole_run(deps) -> None:
         await make_group(pool, "netease", ["163.com"], per_minute=2, per_service=True)
         campaign_a = await make_campaign(pool, a, planned=50)
         campaign_b = await make_campaign(pool, b, planned=26)
-        engine, _ = new_engine(settings, pool, clock, deps.box)
+        engine, sink = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await wait_status(pool, campaign_a, "completed", timeout=60)
             first = await pool.fetchval("SELECT min(attempted_at) FROM subtasks")
@@ -86,6 +86,13 @@ async def test_domain_limits_over_a_whole_run(deps) -> None:
             await quiet(pool, engine)
             assert await _sent_to(pool, b, "%") == 12
             assert engine.dispatcher.ticks - ticks < 20, engine.dispatcher.ticks - ticks
+            # The live stream says why a running campaign sends nothing: B waits for qq, and A, once
+            # only its 163.com recipients were left, for netease.
+            waits = {e.id: e for e in sink.events if e.kind == "domain_wait"}
+            assert waits.keys() == {str(campaign_a), str(campaign_b)}, waits
+            assert waits[str(campaign_b)].data["groups"] == ["qq"]
+            assert "domain limits: qq" in waits[str(campaign_b)].message
+            assert waits[str(campaign_a)].data["groups"] == ["netease"]
             clock.set(NEXT_DAY_BEIJING)
 
             async def next_day() -> bool:

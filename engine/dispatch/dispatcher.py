@@ -24,7 +24,7 @@ from engine.dispatch.settler import Settler
 from engine.dispatch.waiting import wait_until
 from engine.domain.fairness import pick_campaign
 from engine.infra.clock import Clock
-from engine.live.events import EventWriter
+from engine.live.events import CampaignEvent, EventWriter
 from engine.live.metrics import EngineMetrics
 
 # Requests one service may have open at the provider at once: a slow or hanging provider holds
@@ -235,6 +235,7 @@ class Dispatcher:
                 heapq.heappush(self._heap, (at, next(self._order), s.id, s.heap_gen))
             return None
         u, (c, item) = found
+        c.domain_wait = False
         return self._bound(s, u, c, item, now, due)
 
     def _take(self, u: UserState, service_id: uuid.UUID, now: datetime) -> tuple[CampaignState, Claimed] | None:
@@ -250,7 +251,17 @@ class Dispatcher:
                 self.claimer.want(c)  # blocked domains parked: claim on for the others (bounded)
             if item is not None:
                 return c, item
+            if not c.domain_wait and not c.buffer and c.parked_n and (c.exhausted or c.parked_n >= MAX_PARKED):
+                self._announce_domain_wait(c, now)
         return None
+
+    def _announce_domain_wait(self, c: CampaignState, now: datetime) -> None:
+        """Once per stretch: the campaign has work left, all of it waiting for its domains' limits."""
+        c.domain_wait = True
+        groups = sorted(c.parked)
+        self.events.publish_campaign(CampaignEvent(c.id, "domain_wait", "waiting for recipient domain limits: "
+                                                   + ", ".join(groups), {"groups": groups,
+                                                                          "subtasks": c.parked_n}), now, c.user_id)
 
     def _give_back(self, b: Bind) -> None:
         if self.gate.on or self.gate.rate_limit > 0:

@@ -21,13 +21,15 @@ from engine.domain.domain_limits import MINUTE, DomainCounter, DomainGroup, Doma
 
 # Subtasks one campaign may hold parked (claimed, waiting for their domain): past it the campaign
 # claims no more, so a domain blocked for the day cannot pull a whole campaign into memory.
-MAX_PARKED = 2000
+MAX_PARKED = 10_000
 
 
 class DomainGate:
     def __init__(self, tz: ZoneInfo | timezone = timezone.utc, rate_limit: int = 0):
         self.tz = tz
         self.groups = DomainGroups([])
+        # Any group defined: a plain attribute, read on every pick.
+        self.on = False
         self.counter = DomainCounter()
         # Requests per minute across the engine (0 = no cap) and the bind times of the last minute.
         self.rate_limit = rate_limit
@@ -35,10 +37,6 @@ class DomainGate:
         self._day_start = self._day_end = datetime.min.replace(tzinfo=timezone.utc)
         # The earliest moment a block met during the current pick lifts (None = nothing blocked).
         self.blocked_until: datetime | None = None
-
-    @property
-    def on(self) -> bool:
-        return bool(self.groups.groups)
 
     # -- the business day the per-day limits count in ----------------------------------------------
 
@@ -70,6 +68,7 @@ class DomainGate:
     def set_groups(self, groups: Iterable[DomainGroup]) -> None:
         """New definitions; the counts of groups that keep their name are kept."""
         self.groups = DomainGroups(groups)
+        self.on = bool(self.groups.groups)
 
     def take(self, c: CampaignState, service_id: uuid.UUID, now: datetime) -> Claimed | None:
         """The campaign's next subtask this service may send now: a parked one whose group is free

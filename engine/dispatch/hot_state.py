@@ -160,6 +160,8 @@ class CampaignState:
     # still claimed work, served as soon as their group is free again.
     parked: dict[str, deque[Claimed]] = field(default_factory=dict)
     parked_n: int = 0
+    # Announced as waiting only for its recipients' domain limits (cleared by its next send).
+    domain_wait: bool = False
     # `created_at` as a POSIX timestamp: the fairness tie-break reads it on every pick.
     created_ts: float = field(init=False)
 

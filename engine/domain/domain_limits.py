@@ -95,8 +95,8 @@ class DomainCounter:
         return True
 
     def record(self, g: DomainGroup, service_id: uuid.UUID, at: datetime, day_start: datetime, n: int = 1) -> None:
-        key = self._key(g, service_id)
-        self._minute.setdefault(key, deque()).append(at)
+        if g.per_minute is not None:  # only a per-minute limit needs the times (and prunes them)
+            self._minute.setdefault(self._key(g, service_id), deque()).append(at)
         self.add_day(g, service_id, day_start, n)
 
     def add_day(self, g: DomainGroup, service_id: uuid.UUID, day_start: datetime, n: int) -> None:
@@ -106,6 +106,8 @@ class DomainCounter:
 
     def add_recent(self, g: DomainGroup, service_id: uuid.UUID, times: Iterable[datetime]) -> None:
         """Request times of the last minute (a rebuild): kept in order."""
+        if g.per_minute is None:
+            return
         q = self._minute.setdefault(self._key(g, service_id), deque())
         q.extend(times)
         if len(q) > 1:

@@ -107,3 +107,40 @@ def test_the_cap_counts_and_gives_back() -> None:
     gate.give_back("x@example.net", S1, T0 + timedelta(seconds=5))
     assert gate.cap_room(T0 + timedelta(seconds=6)) == 1
     assert gate.cap_room(T0 + timedelta(minutes=1)) == 2
+
+
+async def test_the_recount_reads_only_the_days_requests_through_the_service_attempt_index(deps) -> None:
+    """The rebuild (and the API's usage) walks `subtasks_service_attempt` per service from the day's
+    start: a range of the index, never a scan of the whole table."""
+    import json
+
+    from engine.infra.queries import Q
+    from tests.engine_support import make_campaign, make_service, make_user
+
+    pool = deps.pool
+    services = [await make_service(pool, deps.box, deps.settings, T0, base_url="http://127.0.0.1:9") for _ in range(3)]
+    user = await make_user(pool, quota=10)
+    campaign = await make_campaign(pool, user, planned=10)
+    template = await pool.fetchval("SELECT template_id FROM campaign_templates WHERE campaign_id = $1", campaign)
+    # 30,000 requests of earlier days and 30 of today.
+    await pool.execute(
+        "INSERT INTO subtasks (campaign_id, seq, email, template_id, status, service_id, attempted_at) "
+        "SELECT $1, g, 'r' || g || '@qq.com', $2, 'sent', ($3::uuid[])[1 + g % 3], "
+        "       $4::timestamptz - make_interval(secs => CASE WHEN g <= 30 THEN g ELSE 86400 * 2 + g END) "
+        "FROM generate_series(1, 30000) g", campaign, template, services, T0)
+    await pool.execute("ANALYZE subtasks")
+    day_start, _ = business_day(T0, SHANGHAI)
+    async with pool.acquire() as conn:
+        raw = await conn.fetchval("EXPLAIN (FORMAT JSON) " + Q["domain_limits.usage"], day_start,
+                                  T0 - timedelta(minutes=1))
+        rows = await conn.fetch(Q["domain_limits.usage"], day_start, T0 - timedelta(minutes=1))
+    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+
+    def nodes(p: dict) -> list[dict]:  # type: ignore[type-arg]
+        return [p, *(n for child in p.get("Plans", []) for n in nodes(child))]
+    on_subtasks = [n for n in nodes(plan) if n.get("Relation Name") == "subtasks" or
+                   n.get("Index Name") == "subtasks_service_attempt"]
+    assert on_subtasks and not any(n["Node Type"] == "Seq Scan" for n in on_subtasks), on_subtasks
+    index = [n for n in on_subtasks if n.get("Index Name") == "subtasks_service_attempt"]
+    assert index and "attempted_at >=" in index[0]["Index Cond"], index
+    assert sum(r["day"] for r in rows) == 30 and sum(r["minute"] for r in rows) == 30

@@ -17,7 +17,7 @@ CREATE UNIQUE INDEX domain_groups_name_key ON domain_groups (lower(name));
 -- A domain belongs to at most one group: the primary key makes a second claim a unique violation
 -- (409 CONFLICT, field `pattern`), so no recipient is ever under two groups' limits.
 CREATE TABLE domain_group_domains (
-    domain   text PRIMARY KEY CHECK (domain = lower(domain) AND length(domain) BETWEEN 1 AND 253),
+    domain   text PRIMARY KEY CHECK (domain = lower(domain) AND length(domain) BETWEEN 1 AND 4000),
     group_id uuid NOT NULL REFERENCES domain_groups (id) ON DELETE CASCADE,
     position integer NOT NULL
 );

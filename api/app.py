@@ -20,6 +20,7 @@ from api.views import (
     campaign_policies,
     campaigns,
     contacts,
+    domain_limits,
     events,
     feedback_reports,
     monitor,
@@ -44,7 +45,7 @@ def build_router() -> Router:
     return Router(auth.routes, api_tokens.routes, users.routes, services.routes, service_actions.routes,
                   service_probe.routes, user_services.routes,
                   senders.routes, tags.routes, contacts.routes, templates.routes, campaigns.routes,
-                  campaign_actions.routes, campaign_policies.routes, test_sends.routes, monitor.routes,
+                  campaign_actions.routes, campaign_policies.routes, domain_limits.routes, test_sends.routes, monitor.routes,
                   events.routes, alerts.routes, system.routes,
                   # feedback: webhooks and bounces in, suppression, public recipient links, reports
                   webhooks.routes, suppression.routes, recipient_links.routes, feedback_reports.routes)

@@ -2,7 +2,7 @@
 loop and (when installed: `pip install -e '.[bench]'`) pgqueuer's no-op drain of as many jobs, back
 to back on the same server in the same run; optionally through HTTP to a fake ESP process.
 
-    .venv/bin/python bench/dispatch.py [--services 5000] [--subtasks 100000] [--users 10] [--http]
+    .venv/bin/python bench/dispatch.py [--services 5000] [--subtasks 100000] [--users 10] [--http] [--groups N]
 
 The engine runs with every service at a 1 s interval and an in-process provider that answers
 `sent` at once (the null provider), so the figure is the engine's own ceiling: claiming,
@@ -11,7 +11,9 @@ loop does only the database part (claim with SKIP LOCKED, mark sending, mark sen
 can, which is the limit the engine can approach. pgqueuer (janbjorge/pgqueuer) is a job queue
 on the same PostgreSQL: its worker drains as many no-op jobs (dequeue with SKIP LOCKED, log the
 completion), the figure a general-purpose PostgreSQL queue reaches on this machine. With --http
-the provider is the real EngageLab adapter talking to `edm fake-esp` in a separate process.
+the provider is the real EngageLab adapter talking to `edm fake-esp` in a separate process. With --groups N, N domain groups hold
+the recipients' domains (user k's recipients are at `uk.test`) with limits far above what the run
+sends: the cost of the domain-limit check in the pick, not of waiting for a domain.
 """
 
 from __future__ import annotations
@@ -95,6 +97,16 @@ async def seed(pool: Any, box: SecretBox, settings: Settings, services: int, sub
             campaigns.append(campaign_id)
         await conn.execute("ANALYZE")
     return campaigns
+
+
+async def seed_groups(pool: Any, groups: int, users: int) -> None:
+    """`groups` domain groups splitting the users' recipient domains (and a few that match nobody)."""
+    for g in range(groups):
+        domains = [f"u{u}.test" for u in range(users) if u % groups == g] or [f"nobody{g}.test"]
+        gid = await pool.fetchval("INSERT INTO domain_groups (name, per_minute, per_day, per_service) "
+                                  "VALUES ($1, 100000000, 100000000, $2) RETURNING id", f"g{g}", g % 2 == 1)
+        await pool.execute("INSERT INTO domain_group_domains (domain, group_id, position) "
+                           "SELECT d, $1, p FROM unnest($2::text[]) WITH ORDINALITY AS x(d, p)", gid, domains)
 
 
 async def run_engine(url: str, settings: Settings, box: SecretBox, providers: Any, campaigns: list[uuid.UUID],
@@ -217,6 +229,7 @@ async def main(args: argparse.Namespace) -> None:
         async with fresh_database() as url:
             pool = await db.create_pool(url, size=2)
             campaigns = await seed(pool, box, settings, args.services, args.subtasks, args.users, base_url)
+            await seed_groups(pool, args.groups, args.users)
             await pool.close()
             providers = ProviderFactory() if args.http else NullProviders()
             engine_rate = await run_engine(url, settings, box, providers, campaigns, args.subtasks)
@@ -232,7 +245,7 @@ async def main(args: argparse.Namespace) -> None:
             esp.wait(10)
     what = "HTTP to the fake ESP (separate process)" if args.http else "null provider (in process)"
     print(f"engine  : {engine_rate:,.0f} subtasks/s settled; {args.services:,} services at 1 s, "
-          f"{args.users} users, {args.subtasks:,} subtasks, {what}")
+          f"{args.users} users, {args.subtasks:,} subtasks, {what}, {args.groups} domain groups")
     print(f"bare    : {bare_rate:,.0f} subtasks/s (claim 1000 SKIP LOCKED + mark sending on one connection, mark sent on another)")
     if pgq_rate is not None:
         print(f"pgqueuer: {pgq_rate:,.0f} jobs/s (no-op drain of {args.subtasks:,} jobs, batch {args.pgqueuer_batch}, "
@@ -251,4 +264,5 @@ if __name__ == "__main__":
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--http", action="store_true")
     p.add_argument("--pgqueuer-batch", type=int, default=100, help="pgqueuer's dequeue batch size")
+    p.add_argument("--groups", type=int, default=0, help="domain groups over the recipients' domains (not binding)")
     asyncio.run(main(p.parse_args()))

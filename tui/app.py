@@ -82,6 +82,7 @@ class Dashboard(Actions, Navigation):
         Binding("m", "map_services", "Map services"),
         Binding("v", "chatty", "Progress events on/off"),
         Binding("a", "alerts", "Alerts", show=False),
+        Binding("l", "limits", "Sending limits", show=False),
     ]
 
     def __init__(self, client: ApiClient, *, username: str = "", password: str = "",

@@ -9,6 +9,7 @@ import aiohttp
 import msgspec
 
 from tui.feedback_models import AlertRow, Funnel, Reputation
+from tui.limits_models import DomainGroupRow, SendRateLimitRow
 from tui.models import (CampaignEventRow, Envelope, LiveEvent, Me, Overview, Page, QuotaEntryRow, ServiceInfo,
                         StatusEntryRow, SubtaskRow, UserServices)
 
@@ -32,6 +33,8 @@ _funnel = msgspec.json.Decoder(Funnel)
 _reputation = msgspec.json.Decoder(Reputation)
 _suppression_page = msgspec.json.Decoder(Page[dict[str, Any]])
 _alerts = msgspec.json.Decoder(Page[AlertRow])
+_domain_groups = msgspec.json.Decoder(Page[DomainGroupRow])
+_send_rate_limit = msgspec.json.Decoder(SendRateLimitRow)
 
 
 class ApiError(Exception):
@@ -161,6 +164,12 @@ class ApiClient:
 
     async def alerts(self, limit: int = 50) -> Page[AlertRow]:
         return await self.fetch(f"/alerts?limit={limit}", _alerts)
+
+    async def domain_groups(self, limit: int = 100) -> Page[DomainGroupRow]:
+        return await self.fetch(f"/domain-groups?limit={limit}", _domain_groups)
+
+    async def send_rate_limit(self) -> SendRateLimitRow:
+        return await self.fetch("/engine/send-rate-limit", _send_rate_limit)
 
     # --- admin writes (the API validates; its messages name the field) --------------------
 

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, TabbedContent, TabPane
 
 from tui.base import DashboardBase
 from tui.screens.alerts import AlertsScreen
+from tui.screens.limits import LimitsScreen
 from tui.screens.details import CampaignDetail, ServiceDetail, UserDetail
 from tui.screens.help import HelpScreen, key_rows
 from tui.widgets.keyed_table import KeyedTable
@@ -26,7 +27,7 @@ ADMIN_ACTIONS = ("alerts", "service", "toggle_service", "mark", "unfreeze_marked
                  "map_services")
 # The main screen's own actions; anything else (Textual's focus_next on a form, the palette…) is never
 # vetoed here — vetoing focus_next is what made Tab type into the login form instead of moving on.
-MAIN_ONLY = ("alerts", "cycle", "tab", "open", "filter", "sort", "leave_filter", *TAB_ACTIONS)
+MAIN_ONLY = ("alerts", "limits", "cycle", "tab", "open", "filter", "sort", "leave_filter", *TAB_ACTIONS)
 
 
 class Navigation(DashboardBase):
@@ -102,6 +103,9 @@ class Navigation(DashboardBase):
 
     def action_alerts(self) -> None:
         self.push_screen(AlertsScreen())
+
+    def action_limits(self) -> None:
+        self.push_screen(LimitsScreen())
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if self.screen is self.main:

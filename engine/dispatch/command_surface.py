@@ -109,6 +109,9 @@ class CommandSurface:
     async def remaining_set(self, service_id: uuid.UUID, remaining: int) -> None:
         await self._changed("remaining", service_id, str(remaining))
 
+    async def domain_limits_changed(self) -> None:
+        await self._changed("domain_limits", uuid.UUID(int=0))
+
     async def test_send(self, caller: uuid.UUID, is_admin: bool, service_id: uuid.UUID, to: str, *,
                         campaign_id: uuid.UUID | None = None, template_id: uuid.UUID | None = None,
                         sender: str | None = None) -> TestSendResult:

@@ -8,6 +8,7 @@ import asyncio
 import heapq
 import itertools
 import uuid
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -16,15 +17,16 @@ import asyncpg
 from engine.dispatch.claims import Claimer
 from engine.dispatch.connection_wait import ConnectionWait
 from engine.dispatch.dispatch_queries import DispatchQueries, Fence
+from engine.dispatch.domain_gate import MAX_PARKED, DomainGate
 from engine.dispatch.fair_queue import FairQueues
-from engine.dispatch.hot_state import HotState, ServiceState
+from engine.dispatch.hot_state import CampaignState, Claimed, HotState, ServiceState, UserState
 from engine.dispatch.sender import FREEZE_AFTER, Bind, Sender
 from engine.dispatch.settler import Settler
 from engine.dispatch.waiting import wait_until
 from engine.dispatch.write_gate import WriteGate
 from engine.domain.fairness import pick_campaign
 from engine.infra.clock import Clock
-from engine.live.events import EventWriter
+from engine.live.events import CampaignEvent, EventWriter
 from engine.live.metrics import EngineMetrics
 
 # Requests one service may have open at the provider at once: a slow or hanging provider holds
@@ -43,7 +45,8 @@ class Dispatcher:
                  write_lock: WriteGate, *, mark_dirty: Callable[[set[uuid.UUID]], None], reset_due: Callable[[], None],
                  settle_batch: int = 500, settle_delay: float = 0.02, freeze_after: int = FREEZE_AFTER,
                  max_in_flight: int = MAX_IN_FLIGHT, metrics: EngineMetrics | None = None, fence: Fence,
-                 max_binds: int = MAX_BINDS_PER_TICK, binds_open: int = BINDS_OPEN):
+                 max_binds: int = MAX_BINDS_PER_TICK, binds_open: int = BINDS_OPEN,
+                 gate: DomainGate | None = None):
         self.clock = clock
         self.state = state
         self.claimer = claimer
@@ -64,6 +67,11 @@ class Dispatcher:
         self.sender = Sender(clock, state, events, fence, self.settler.buffer, wake_service=self.wake_service,
                              mark_dirty=mark_dirty, ask_freeze=self.settler.ask_freeze,
                              freeze_after=freeze_after, metrics=metrics, connection_freed=self.waiting.freed)
+        # Per-domain limits and the engine-wide per-minute cap (domain_gate.py).
+        self.gate = gate or DomainGate()
+        self.sender.on_give_back = self._give_back
+        # Services waiting for room under the per-minute cap, in the order they became free.
+        self._capped: deque[ServiceState] = deque()
         # (ready time on the clock's monotonic scale, order, service, generation): intervals are
         # kept off the wall clock, which may be stepped; wall time is for persistence and quota days.
         self._heap: list[tuple[float, int, uuid.UUID, int]] = []
@@ -77,6 +85,8 @@ class Dispatcher:
         self.requests = 0
         # Told of every service whose counters a pick or a give-back moves (the write-behind).
         self.touch_counters: Callable[[uuid.UUID], None] = lambda service_id: None
+        # Ticks run (a waiting engine does not spin: tests read it).
+        self.ticks = 0
         # Called at the start of every tick under the write lock (the engine sets it).
         self.before_tick: Callable[[datetime], None] | None = None
         self._stopping = False
@@ -157,6 +167,7 @@ class Dispatcher:
                     await asyncio.wait(binding, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 self._wake.clear()
+                self.ticks += 1
                 # Each tick holds the lock (shared with other binds and settles) from its picks
                 # until its bind is written: a reload or a reset never lands between the
                 # in-memory counting of a bind and its write.
@@ -178,6 +189,11 @@ class Dispatcher:
                 deadline = None
                 if self._heap:
                     deadline = self.clock.now() + timedelta(seconds=self._heap[0][0] - self.clock.monotonic())
+                if self._capped:
+                    # Woken when the cap's window frees a request, not before: nothing spins at the cap.
+                    free = self.gate.cap_free_at()
+                    if free is not None and (deadline is None or free < deadline):
+                        deadline = free
                 await wait_until(self.clock, deadline, self._wake)
         except BaseException:
             for t in binding:
@@ -195,6 +211,10 @@ class Dispatcher:
     def _collect(self, now: datetime, mono: float) -> list[Bind]:
         binds: list[Bind] = []
         heap, services = self._heap, self.state.services
+        gate = self.gate
+        capped = gate.rate_limit > 0
+        if self._capped:
+            self._release_capped(now, mono)
         self.waiting.unpark()  # the longest waiting first: their due times are the oldest
         while len(binds) < self.max_binds and (heap and heap[0][0] <= mono or self.waiting.unpark()):
             due_at, _, sid, gen = heapq.heappop(heap)
@@ -215,16 +235,23 @@ class Dispatcher:
             if s.in_flight >= self.max_in_flight:
                 s.slot_wait = True  # re-armed when one of its requests comes back
                 continue
+            if capped and gate.cap_room(now) <= 0:
+                if not s.cap_wait:
+                    s.cap_wait = True  # re-armed when the cap's window frees a request
+                    self._capped.append(s)
+                continue
             slots = s.provider.slots if s.provider is not None else None
             if slots is not None and slots.free <= 0:
                 self.waiting.park(slots, due_at, s)  # no bind it cannot put on the wire
                 continue
-            b = self._pick(s, now, due_at)
+            b = self._pick(s, now, due_at) if not gate.on else self._pick_limited(s, now, mono, due_at)
             if b is None:
                 continue  # idle: re-armed when one of its users gets work
             if slots is not None:
                 slots.take()  # given back when the request is over (or not made)
                 b.slots = slots
+            if capped:
+                gate.count(now)
             binds.append(b)
             # Not re-armed here: its next timer runs from this request's real start (`_started`).
             if s.remaining_today <= 0:
@@ -234,6 +261,69 @@ class Dispatcher:
                                         {"daily_quota": s.daily_quota, "next_reset": s.next_reset.isoformat()})
                 self.mark_dirty(set(self.state.service_users.get(s.id, ())))
         return binds
+
+    def _release_capped(self, now: datetime, mono: float) -> None:
+        """As many cap-waiting services as the window has room for, longest waiting first."""
+        room = self.gate.cap_room(now)
+        while self._capped and room > 0:
+            s = self._capped.popleft()
+            s.cap_wait = False
+            if s.dispatchable and not s.preparing:
+                self.schedule(s, (now, mono))
+                room -= 1
+        if self.gate.rate_limit <= 0:
+            for s in self._capped:  # the cap was lifted
+                s.cap_wait = False
+                self.wake_service(s)
+            self._capped.clear()
+
+    def _pick_limited(self, s: ServiceState, now: datetime, mono: float, due: float) -> Bind | None:
+        """`_pick` with domain groups defined: the fairest user with a subtask this service may send
+        now (users whose work is all at its domains' limits are passed over, not charged a turn),
+        then that user's next campaign that has one."""
+        gate = self.gate
+        gate.blocked_until = None
+        found = self.fair.pick_first(s.id, lambda u: self._take(u, s.id, now))
+        if found is None:
+            if gate.blocked_until is not None:
+                # Only domain limits hold it back: try again the moment the earliest block lifts. Not
+                # marked in the heap, so new work (a claim of other domains) still wakes it at once.
+                s.heap_gen += 1
+                at = mono + max(0.0, (gate.blocked_until - now).total_seconds())
+                heapq.heappush(self._heap, (at, next(self._order), s.id, s.heap_gen))
+            return None
+        u, (c, item) = found
+        c.domain_wait = False
+        return self._bound(s, u, c, item, now, due)
+
+    def _take(self, u: UserState, service_id: uuid.UUID, now: datetime) -> tuple[CampaignState, Claimed] | None:
+        campaigns, cids = self.state.campaigns, u.campaigns
+        n = len(cids)
+        start = cids.index(u.last_campaign) + 1 if u.last_campaign in cids else 0
+        for k in range(n):
+            c = campaigns[cids[(start + k) % n]]
+            if not c.runnable:
+                continue
+            item = self.gate.take(c, service_id, now)
+            if c.parked_n and c.parked_n < MAX_PARKED:
+                self.claimer.want(c)  # blocked domains parked: claim on for the others (bounded)
+            if item is not None:
+                return c, item
+            if not c.domain_wait and not c.buffer and c.parked_n and (c.exhausted or c.parked_n >= MAX_PARKED):
+                self._announce_domain_wait(c, now)
+        return None
+
+    def _announce_domain_wait(self, c: CampaignState, now: datetime) -> None:
+        """Once per stretch: the campaign has work left, all of it waiting for its domains' limits."""
+        c.domain_wait = True
+        groups = sorted(c.parked)
+        self.events.publish_campaign(CampaignEvent(c.id, "domain_wait", "waiting for recipient domain limits: "
+                                                   + ", ".join(groups), {"groups": groups,
+                                                                          "subtasks": c.parked_n}), now, c.user_id)
+
+    def _give_back(self, b: Bind) -> None:
+        if self.gate.on or self.gate.rate_limit > 0:
+            self.gate.give_back(b.item.email, b.service.id, b.at)
 
     def _pick(self, s: ServiceState, now: datetime, due: float) -> Bind | None:
         """Fairness: the mapped user served least recently, then that user's next campaign."""
@@ -247,7 +337,12 @@ class Dispatcher:
             cid = pick_campaign(u.campaigns, st.runnable_campaigns(u.id), u.last_campaign)
         assert cid is not None, "a queued user always has a runnable campaign"
         c = st.campaigns[cid]
-        item = c.buffer.popleft()
+        return self._bound(s, u, c, c.buffer.popleft(), now, due)
+
+    def _bound(self, s: ServiceState, u: UserState, c: CampaignState, item: Claimed, now: datetime,
+               due: float) -> Bind:
+        st = self.state
+        cid = c.id
         c.taken += 1
         self.claimer.want(c)
         u.last_campaign = cid
@@ -276,6 +371,7 @@ class Dispatcher:
                 # Cancelled (or otherwise settled) since it was claimed: nothing was sent.
                 self.sender.give_back(b.service)
                 self.touch_counters(b.service.id)
+                self._give_back(b)
                 b.campaign.in_flight -= 1
                 self.sender.not_started(b)
 

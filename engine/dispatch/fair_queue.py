@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import heapq
 import uuid
+from typing import Callable, TypeVar
 
 from engine.dispatch.hot_state import HotState, UserState
 
 Entry = tuple[int, float, int, uuid.UUID]
+R = TypeVar("R")
 
 
 class FairQueues:
@@ -65,6 +67,26 @@ class FairQueues:
                 continue
             return u
         return None
+
+    def pick_first(self, service_id: uuid.UUID, take: Callable[[UserState], R | None]) -> tuple[UserState, R] | None:
+        """The first user in fairness order for whom `take` finds work (domain limits): users passed
+        over keep their place and are not charged a turn."""
+        heap = self._heaps.get(service_id)
+        if not heap:
+            return None
+        passed: list[Entry] = []
+        try:
+            while True:
+                u = self.pick(service_id)
+                if u is None:
+                    return None
+                got = take(u)
+                if got is not None:
+                    return u, got
+                passed.append(heapq.heappop(heap))
+        finally:
+            for e in passed:
+                heapq.heappush(heap, e)
 
     def forget_service(self, service_id: uuid.UUID) -> None:
         self._heaps.pop(service_id, None)

@@ -18,7 +18,9 @@ from engine.dispatch.due import DueStarter
 from engine.dispatch.hot_loader import HotLoader
 from engine.dispatch.hot_state import HotState, ServiceState
 from engine.dispatch.pause_keeper import PauseKeeper
+from engine.dispatch.recovery import load_domain_limits
 from engine.dispatch.resets import Resetter
+from engine.infra.clock import Clock
 from engine.infra.queries import Q
 
 log = logging.getLogger("edm.engine.commands")
@@ -45,6 +47,9 @@ class HotCommands:
     resetter: Resetter
     claimer: Claimer
     due: DueStarter
+    clock: Clock
+    # EDM_SEND_RATE_LIMIT: the cap when no administrator has set one.
+    send_rate_limit: int = 0
 
     async def apply(self, kind: str, target: uuid.UUID, arg: str | None = None) -> None:
         match kind:
@@ -68,6 +73,8 @@ class HotCommands:
                 await self.reload_mapping(target)
             case "quota":
                 await self.reload_quota(target)
+            case "domain_limits":
+                await self.reload_domain_limits()
             case _:
                 log.error("engine_command_unknown kind=%s", kind)
 
@@ -119,6 +126,17 @@ class HotCommands:
         self.state.set_mapping(user_id, {r["service_id"] for r in rows})
         self.pauses.mark({user_id})
         self.dispatcher.wake_user(user_id)
+
+    async def reload_domain_limits(self) -> None:
+        """Domain groups or the per-minute cap changed: reload them with their counts, and offer every
+        parked subtask again (its group may be gone or have more room)."""
+        d = self.dispatcher
+        async with d.write_lock:
+            await load_domain_limits(self.pool, d.gate, self.send_rate_limit, self.clock.now())
+            d.gate.unpark(self.state.campaigns.values())
+        for uid in list(self.state.users):
+            d.wake_user(uid)
+        d.wake()
 
     async def reload_quota(self, user_id: uuid.UUID) -> None:
         u = self.state.users.get(user_id)

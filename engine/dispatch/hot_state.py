@@ -63,6 +63,8 @@ class ServiceState:
     # The quota day whose exhaustion was announced (`service.quota_used`): once per day, even when a
     # throttled request gives a unit back and the service runs out again.
     announced_used: datetime | None = None
+    # Waiting for room under the engine-wide per-minute cap (in the dispatcher's cap queue).
+    cap_wait: bool = False
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> "ServiceState":
@@ -157,6 +159,12 @@ class CampaignState:
     window_closed: bool = False
     # Units given back for subtasks never offered to a provider (they still count in `total`).
     released: int = 0
+    # Claimed subtasks whose recipient domain group was at its limit, per group (domain_gate.py):
+    # still claimed work, served as soon as their group is free again.
+    parked: dict[str, deque[Claimed]] = field(default_factory=dict)
+    parked_n: int = 0
+    # Announced as waiting only for its recipients' domain limits (cleared by its next send).
+    domain_wait: bool = False
     # `created_at` as a POSIX timestamp: the fairness tie-break reads it on every pick.
     created_ts: float = field(init=False)
 
@@ -170,11 +178,11 @@ class CampaignState:
 
     @property
     def runnable(self) -> bool:
-        return self.status == "running" and bool(self.buffer) and not self.window_closed
+        return self.status == "running" and (bool(self.buffer) or self.parked_n > 0) and not self.window_closed
 
     @property
     def has_pending(self) -> bool:
-        return bool(self.buffer) or not self.exhausted
+        return bool(self.buffer) or self.parked_n > 0 or not self.exhausted
 
 
 @dataclass(slots=True)
@@ -245,7 +253,7 @@ class HotState:
         campaigns = self.campaigns
         for cid in u.campaigns:  # a loop, not any(): this runs on every pick
             c = campaigns[cid]
-            if c.status == "running" and c.buffer and not c.window_closed:
+            if c.status == "running" and (c.buffer or c.parked_n) and not c.window_closed:
                 return True
         return False
 

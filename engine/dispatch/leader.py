@@ -23,6 +23,7 @@ from engine.dispatch.claims import Claimer
 from engine.dispatch.command_surface import CHANNEL, CommandSurface
 from engine.dispatch.counter_writer import CounterWriter
 from engine.dispatch.dispatcher import Dispatcher
+from engine.dispatch.domain_gate import DomainGate
 from engine.dispatch.due import DueStarter
 from engine.dispatch.start_group import StartGroup
 from engine.dispatch.fanout import StartOutcome
@@ -32,7 +33,7 @@ from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
 from engine.dispatch.lease import Lease, LeaseLost, engine_name
 from engine.dispatch.notices import NoticeListener
 from engine.dispatch.pause_keeper import PauseKeeper
-from engine.dispatch.recovery import RecoveryReport, recover
+from engine.dispatch.recovery import RecoveryReport, load_domain_limits, recover
 from engine.dispatch.resets import Resetter
 from engine.dispatch.send_windows import WindowKeeper
 from engine.dispatch.test_send import TestSender
@@ -137,7 +138,7 @@ class Engine(CommandSurface):
                                      settle_batch=o.settle_batch, settle_delay=o.settle_delay,
                                      freeze_after=o.freeze_after, max_in_flight=o.service_in_flight,
                                      metrics=self.metrics, fence=self.lease, max_binds=o.binds_per_tick,
-                                     binds_open=o.binds_open)
+                                     binds_open=o.binds_open, gate=DomainGate(self.tz, self.settings.send_rate_limit))
         self.counters = CounterWriter(self.pool, self.state, lock, self.lease, every=o.counters_every)
         self.dispatcher.touch_counters = self.dispatcher.settler.touch_counters = self.counters.touch
         self.dispatcher.settler.flush_counters = self.counters.flush_locked
@@ -155,7 +156,7 @@ class Engine(CommandSurface):
                               gather_seconds=o.start_gather_seconds)
         self.listener = NoticeListener(self.pool, CHANNEL, self._notices.put_nowait)
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
-                                    self.claimer, self.due)
+                                    self.claimer, self.due, self.clock, self.settings.send_rate_limit)
         self.start_group = StartGroup(self.state, self.dispatcher)
         self.thaw = Thawer(self.pool, self.clock, self.box, self.events, lock,
                            on_thawed=lambda sid: self.commands.apply("unfrozen", sid),
@@ -340,6 +341,7 @@ class Engine(CommandSurface):
 
     async def _load(self) -> None:
         await self.loader.load_all()
+        await load_domain_limits(self.pool, self.dispatcher.gate, self.settings.send_rate_limit, self.clock.now())
         slack = timedelta(seconds=self.options.restart_slack)
         for sv in self.state.services.values():
             if sv.last_request_at is not None:

@@ -91,6 +91,8 @@ class Sender:
         self._starter: asyncio.Task[None] | None = None
         # Per-recipient unsubscribe links and headers (feedback); None sends messages as rendered.
         self.links: RecipientLinks | None = None
+        # A bind that did not count after all, for the per-domain and per-minute counts (the dispatcher's).
+        self.on_give_back: Callable[[Bind], None] = lambda b: None
 
     def start(self, b: Bind) -> None:
         """Queue a bound request: the starter puts the queued requests on the wire in bind order."""
@@ -204,6 +206,7 @@ class Sender:
         except (TemplateError, KeyError) as exc:
             if b.at >= s.quota_day_start:
                 self.give_back(s)
+            self.on_give_back(b)
             c.in_flight -= 1
             self.not_started(b)
             self.settle.add(Settlement(b, SendResult.failed("TEMPLATE_ERROR", str(exc)[:500]), self.clock.now(),
@@ -243,6 +246,8 @@ class Sender:
             self.wake_service(s)
         if result.outcome == "not_sent" and b.at >= s.quota_day_start:
             self.give_back(s)  # local congestion: the provider never saw it, nothing counts
+        if result.outcome in ("throttled", "not_sent"):
+            self.on_give_back(b)
         if result.outcome == "throttled":
             if b.at >= s.quota_day_start:
                 self.give_back(s)

@@ -57,6 +57,9 @@ class EngineCommands(Protocol):
 
     async def mapping_changed(self, user_id: uuid.UUID) -> None: ...
 
+    async def domain_limits_changed(self) -> None:
+        """Domain groups or the engine-wide per-minute cap changed (written): reload them."""
+
     async def quota_changed(self, user_id: uuid.UUID) -> None: ...
 
     async def unfreeze(self, service_id: uuid.UUID, operator_id: uuid.UUID | None) -> None: ...

@@ -3,8 +3,7 @@ requests per minute and per quota day, across all services or per service, and t
 that skips a subtask whose domain is at its limit for the next one (never blocking a campaign).
 
 Pure and in memory; the counts are rebuilt from subtasks (recipient domain, service, attempt
-time) like the daily quota. Not yet enforced by the dispatcher: the pick hook waits for the
-dispatch rework (issue 8).
+time) like the daily quota. The dispatcher applies them in its pick (engine/dispatch/domain_gate.py).
 """
 
 from __future__ import annotations
@@ -13,11 +12,19 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone, tzinfo
 from typing import Callable, Iterable, TypeVar
 
 T = TypeVar("T")
 MINUTE = timedelta(minutes=1)
+
+
+def business_day(now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
+    """(start, end) in UTC of the business-calendar day holding `now`: the day per-day domain
+    limits count in (one day for every service, whatever their own reset times)."""
+    local = now.astimezone(tz).date()
+    return (datetime.combine(local, time(0), tz).astimezone(timezone.utc),
+            datetime.combine(local + timedelta(days=1), time(0), tz).astimezone(timezone.utc))
 
 
 def domain_of(email: str) -> str:
@@ -46,12 +53,19 @@ class DomainGroups:
     def __init__(self, groups: Iterable[DomainGroup]):
         self.groups = list(groups)
         self._by_domain: dict[str, DomainGroup] = {}
+        self.by_name = {g.name: g for g in self.groups}
         for g in self.groups:
             for d in g.domains:
                 self._by_domain.setdefault(d, g)
 
     def group_of(self, email: str) -> DomainGroup | None:
         return self._by_domain.get(domain_of(email))
+
+    def group_of_domain(self, domain: str) -> DomainGroup | None:
+        return self._by_domain.get(domain)
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
 
 
 class DomainCounter:
@@ -80,11 +94,65 @@ class DomainCounter:
                 return False
         return True
 
-    def record(self, g: DomainGroup, service_id: uuid.UUID, at: datetime, day_start: datetime) -> None:
+    def record(self, g: DomainGroup, service_id: uuid.UUID, at: datetime, day_start: datetime, n: int = 1) -> None:
+        if g.per_minute is not None:  # only a per-minute limit needs the times (and prunes them)
+            self._minute.setdefault(self._key(g, service_id), deque()).append(at)
+        self.add_day(g, service_id, day_start, n)
+
+    def add_day(self, g: DomainGroup, service_id: uuid.UUID, day_start: datetime, n: int) -> None:
         key = self._key(g, service_id)
-        self._minute.setdefault(key, deque()).append(at)
+        start, had = self._day.get(key, (day_start, 0))
+        self._day[key] = (day_start, had + n if start == day_start else n)
+
+    def add_recent(self, g: DomainGroup, service_id: uuid.UUID, times: Iterable[datetime]) -> None:
+        """Request times of the last minute (a rebuild): kept in order."""
+        if g.per_minute is None:
+            return
+        q = self._minute.setdefault(self._key(g, service_id), deque())
+        q.extend(times)
+        if len(q) > 1:
+            self._minute[self._key(g, service_id)] = deque(sorted(q))
+
+    def give_back(self, g: DomainGroup, service_id: uuid.UUID, at: datetime, day_start: datetime) -> None:
+        """A request counted at `at` that did not count after all (throttled, or never made)."""
+        key = self._key(g, service_id)
+        recent = self._minute.get(key)
+        if recent is not None:
+            try:
+                recent.remove(at)
+            except ValueError:
+                pass  # already out of the window
         start, n = self._day.get(key, (day_start, 0))
-        self._day[key] = (day_start, n + 1 if start == day_start else 1)
+        if start == day_start and n > 0:
+            self._day[key] = (start, n - 1)
+
+    def free_at(self, g: DomainGroup, service_id: uuid.UUID, now: datetime, day_start: datetime,
+                day_end: datetime) -> datetime:
+        """When a group at its limit may be sent to again (now, if it is not at its limit)."""
+        key = self._key(g, service_id)
+        at = now
+        if g.per_day is not None:
+            start, n = self._day.get(key, (day_start, 0))
+            if start == day_start and n >= g.per_day:
+                return day_end
+        if g.per_minute is not None:
+            recent = self._minute.get(key)
+            if recent is not None and len(recent) >= g.per_minute:
+                # Room comes back when all but per_minute - 1 of them have left the window.
+                at = max(at, recent[len(recent) - g.per_minute] + MINUTE)
+        return at
+
+    def usage(self, g: DomainGroup, service_id: uuid.UUID | None, now: datetime,
+              day_start: datetime) -> tuple[int, int]:
+        """(requests in the last minute, requests today) of one key."""
+        key = (g.name, service_id)
+        recent = self._minute.get(key, ())
+        minute = sum(1 for t in recent if t > now - MINUTE)
+        start, n = self._day.get(key, (day_start, 0))
+        return minute, n if start == day_start else 0
+
+    def keys(self, g: DomainGroup) -> list[uuid.UUID | None]:
+        return sorted({k[1] for k in (*self._minute, *self._day) if k[0] == g.name}, key=lambda s: str(s))
 
 
 def pick_eligible(items: Iterable[T], email_of: Callable[[T], str], allowed: Callable[[str], bool],

@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Most active campaigns (running, or paused by the system) per user; 0 = no cap (the seed's
     # MAX_CONCURRENT_CAMPAIGNS). A due campaign over the cap waits pending; a resume over it is refused.
     max_concurrent_campaigns: int = 0
+    # Most requests per minute across the whole engine (any 60 s), the seed's EMAIL_SEND_RATE_LIMIT;
+    # 0 = no cap. An administrator may override it at runtime (PUT /engine/send-rate-limit).
+    send_rate_limit: int = 0
     # Log level name.
     log_level: str = "INFO"
     # Base URL recipients reach the API's public side at (unsubscribe links, open pixel, click
@@ -112,4 +115,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             settings.tz
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"unknown time zone {settings.business_tz!r}", field="EDM_BUSINESS_TZ") from exc
+        if settings.send_rate_limit < 0:
+            raise ConfigError("EDM_SEND_RATE_LIMIT must be 0 (no cap) or more", field="EDM_SEND_RATE_LIMIT")
         return settings

@@ -43,6 +43,7 @@ from engine.dispatch.recipient_links import RecipientLinks
 from engine.infra.secret_box import SecretBox
 from engine.live.events import EventSink, EventWriter
 from engine.live.metrics import EngineMetrics
+from engine.live.send_minutes import SendMinutes
 
 log = logging.getLogger("edm.engine")
 
@@ -140,6 +141,8 @@ class Engine(CommandSurface):
         self.commands = HotCommands(self.pool, self.state, self.loader, self.dispatcher, self.pauses, self.resetter,
                                     self.claimer, self.due)
         self.start_group = StartGroup(self.state, self.dispatcher)
+        self.minutes = SendMinutes(self.pool, self.clock)
+        self.dispatcher.settler.record_sends = self.minutes.record
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -189,7 +192,7 @@ class Engine(CommandSurface):
             ("settle", self.dispatcher.settler.buffer.run), ("pauses", self.pauses.run),
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
-            ("windows", self.windows.run),
+            ("windows", self.windows.run), ("send_minutes", self.minutes.run),
         )}
         await self._supervise()
 
@@ -278,6 +281,7 @@ class Engine(CommandSurface):
             if settle is not None and not settle.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(settle), self.options.stop_timeout)
+            await self.minutes.drain()
         else:
             self.dispatcher.abandon()
         for t in self._tasks.values():

@@ -28,28 +28,17 @@ ORDER BY CASE c.status WHEN 'running' THEN 0 WHEN 'paused' THEN 1 WHEN 'pending'
          c.created_at, c.id;
 
 -- name: recent
--- $1 now. Requests of the last 10 minutes folded three ways in one pass (grouping sets), so the
--- answer has one row per service-minute, per campaign and per user, never one per subtask:
---   grouping_set 3: (service_id, ago) — `ago` 0 is the last 60 seconds, 9 nine minutes back;
---   grouping_set 5: (campaign_id), with how many settled in the last 5 minutes (its rate);
---   grouping_set 6: (user_id), with how many of them in the last minute.
--- Walks the subtasks_service_attempt index once per service, over the last 10 minutes only.
-WITH recent AS (
-    SELECT s.service_id, s.campaign_id, c.user_id, s.status, s.settled_at,
-           least(9, floor(extract(epoch FROM $1::timestamptz - s.attempted_at) / 60))::int AS ago
-    FROM services sv
-    JOIN subtasks s ON s.service_id = sv.id
-                   AND s.attempted_at > $1::timestamptz - interval '10 minutes'
-                   AND s.attempted_at <= $1::timestamptz
-    JOIN campaigns c ON c.id = s.campaign_id
-)
-SELECT GROUPING(service_id, campaign_id, user_id) AS grouping_set, service_id, ago, campaign_id, user_id,
-       count(*) AS attempts,
-       count(*) FILTER (WHERE ago = 0) AS last_minute,
-       count(*) FILTER (WHERE status IN ('sent', 'failed')
-                          AND settled_at > $1::timestamptz - interval '5 minutes') AS settled_recent
-FROM recent
-GROUP BY GROUPING SETS ((service_id, ago), (campaign_id), (user_id));
+-- $1 now. The per-minute send counters the engine writes behind (send_minutes) of the last ten
+-- minute buckets, folded three ways in one pass (grouping sets): a few rows per active service,
+-- campaign and user, never one per subtask. `ago` 0 is the current minute, 9 nine minutes back:
+--   grouping_set 3: (service_id, ago); 5: (campaign_id, ago); 6: (user_id, ago).
+SELECT GROUPING(service_id, campaign_id, user_id) AS grouping_set, service_id, campaign_id, user_id, ago,
+       sum(sent + failed)::int AS sends
+FROM (SELECT service_id, campaign_id, user_id, sent, failed,
+             (extract(epoch FROM date_trunc('minute', $1::timestamptz) - minute) / 60)::int AS ago
+      FROM send_minutes
+      WHERE minute > $1::timestamptz - interval '10 minutes' AND minute <= $1::timestamptz) m
+GROUP BY GROUPING SETS ((service_id, ago), (campaign_id, ago), (user_id, ago));
 
 -- name: users
 -- $1 user. Admins: every account with the user role. Users: themselves.

@@ -10,7 +10,8 @@ its kind of client does most:
   the paged lists behind it, services, every user's campaigns and their progress;
 - `Script` (a user's automation, alice or bob): own campaigns, their progress, detail and event
   log, the profile and mapped services, the user's overview, a page of contacts.
-The live event stream (SSE) is left out: a stream has no response time to measure.
+The live event stream (SSE) is left out: a stream has no response time to measure. `/health`
+(no token, `SELECT 1` and a Redis PING) is the anchor: the floor of this machine under this load.
 """
 
 from __future__ import annotations
@@ -120,6 +121,11 @@ class Script(_Client):
     @task(3)
     def overview(self) -> None:
         self.client.get(API + "/monitor/overview", name="/monitor/overview")
+
+    @task(1)
+    def health(self) -> None:
+        # The anchor: no token, one trivial query and a Redis PING; the report divides by its p99.
+        self.client.get(API + "/health", name="/health")
 
     @task(1)
     def contacts(self) -> None:

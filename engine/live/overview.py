@@ -10,9 +10,9 @@ repeatable-read transaction so the parts agree with each other.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
-from collections import defaultdict
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any, Awaitable, Callable, Literal, Mapping
@@ -134,9 +134,12 @@ def service_state(row: Mapping[str, Any], now: datetime) -> tuple[ServiceLiveSta
 class _Set(IntEnum):
     """GROUPING() values of the three grouping sets of monitor.recent."""
 
-    SERVICE_MINUTE = 3
-    CAMPAIGN_MINUTE = 5
-    USER_MINUTE = 6
+    SERVICE = 3
+    CAMPAIGN = 5
+    USER = 6
+
+
+_OLDEST_FIRST = tuple(f"m{ago}" for ago in range(MINUTES - 1, -1, -1))
 
 
 class _Recent:
@@ -150,36 +153,32 @@ class _Recent:
     def __init__(self, rows: list[asyncpg.Record], now: datetime):
         self.into_minute = now.second + now.microsecond / 1e6
         self.span = (RATE_MINUTES - 1) * 60.0 + self.into_minute
-        self.per_service: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0] * MINUTES)
-        self.settled: dict[uuid.UUID, int] = defaultdict(int)
-        self.per_user: dict[uuid.UUID, int] = defaultdict(int)
-        by_user_minute: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0])
-        for r in rows:
-            ago, n = r["ago"], r["sends"]
-            match r["grouping_set"]:
-                case _Set.SERVICE_MINUTE:
-                    # Oldest first: index 0 is nine minutes ago, the last index this minute.
-                    self.per_service[r["service_id"]][MINUTES - 1 - ago] = n
-                case _Set.CAMPAIGN_MINUTE:
-                    if ago < RATE_MINUTES:
-                        self.settled[r["campaign_id"]] += n
-                case _Set.USER_MINUTE:
-                    self.per_user[r["user_id"]] += n
-                    if ago < 2:
-                        by_user_minute[r["user_id"]][ago] = n
         rest = max(0.0, 1.0 - self.into_minute / 60.0)
-        self.last_minute_by_user = {u: round(m[0] + m[1] * rest) for u, m in by_user_minute.items()}
+        self.per_service: dict[uuid.UUID, list[int]] = {}
+        self.settled: dict[uuid.UUID, int] = {}
+        self.per_user: dict[uuid.UUID, int] = {}
+        self.last_minute_by_user: dict[uuid.UUID, int] = {}
+        for r in rows:
+            match r["grouping_set"]:
+                case _Set.SERVICE:
+                    # Oldest first: index 0 is nine minutes ago, the last index this minute.
+                    self.per_service[r["service_id"]] = [r[k] or 0 for k in _OLDEST_FIRST]
+                case _Set.CAMPAIGN:
+                    self.settled[r["campaign_id"]] = r["rate"] or 0
+                case _Set.USER:
+                    self.per_user[r["user_id"]] = r["total"] or 0
+                    self.last_minute_by_user[r["user_id"]] = round((r["m0"] or 0) + (r["m1"] or 0) * rest)
         self.total = sum(self.per_user.values())
         self.last_minute = sum(self.last_minute_by_user.values())
 
 
-def _service(row: asyncpg.Record, now: datetime, tz: ZoneInfo, recent: _Recent) -> ServiceView:
+def _service(row: asyncpg.Record, now: datetime, next_reset: Callable[[Any], datetime], recent: _Recent) -> ServiceView:
     state, wait = service_state(row, now)
     return ServiceView(
         id=row["id"], name=row["name"], provider=row["provider"], enabled=row["enabled"], state=state,
         interval_remaining=round(wait, 3), send_interval=row["send_interval"], used_today=row["used_today"],
         remaining_today=row["remaining_today"], daily_quota=row["daily_quota"],
-        reset_time=format_hhmm(row["reset_time"]), next_reset_at=quota_day(row["reset_time"], tz, now).next_reset,
+        reset_time=format_hhmm(row["reset_time"]), next_reset_at=next_reset(row["reset_time"]),
         consecutive_failures=row["consecutive_failures"], abnormal_reason=row["abnormal_reason"],
         sends_per_minute=list(recent.per_service.get(row["id"], [0] * MINUTES)))
 
@@ -209,7 +208,9 @@ async def build_overview(pool: asyncpg.Pool, now: datetime, tz: ZoneInfo, viewer
         recent = _Recent(await conn.fetch(Q["monitor.recent"], now), now)
         user_rows = await conn.fetch(Q["monitor.users"], viewer)
         leader = await read_leader(conn) if viewer is None else None
-    services = [_service(r, now, tz, recent) for r in service_rows]
+    # A fleet shares a handful of reset times: each one's next reset is worked out once per snapshot.
+    next_reset = functools.lru_cache(maxsize=None)(lambda reset_time: quota_day(reset_time, tz, now).next_reset)
+    services = [_service(r, now, next_reset, recent) for r in service_rows]
     campaigns = [_campaign(r, now, recent) for r in campaign_rows]
     users = [UserView(id=r["id"], username=r["username"], quota_remaining=r["quota_remaining"],
                       running_campaigns=r["running_campaigns"],

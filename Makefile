@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak faults fuzz typecheck lint bench-fanout bench-dispatch bench-http bench-lateness bench-memory loadtest clean
+.PHONY: demo test soak faults fuzz typecheck lint bench-fanout bench-dispatch bench-http bench-lateness bench-memory loadtest bench-api clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -56,9 +56,17 @@ bench-dispatch: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/dispatch.py --services 12000 --subtasks 120000 --users 4
 
+# Locust against a running product (`make demo`; EDM_API to point elsewhere), then p50/p95/p99 per endpoint.
 loadtest: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[load]'
-	$(BIN)/locust -f loadtests/locustfile.py --headless -u 100 -r 20 -t 60s --host $${EDM_API:-http://127.0.0.1:8080} --only-summary
+	mkdir -p .edm
+	$(BIN)/locust -f loadtests/locustfile.py --headless -u 100 -r 20 -t 60s --host $${EDM_API:-http://127.0.0.1:8080} --only-summary --exit-code-on-error 0 --csv .edm/loadtest > /dev/null
+	$(BIN)/python loadtests/report.py .edm/loadtest
+
+# The same load against a fresh product the script starts itself (demo data, alice's 10k campaign sending).
+bench-api: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf $(VENV) .edm

@@ -9,6 +9,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from api.auth_cache import AuthCache
 from api.tokens import TokenIssuer
 from engine.domain.commands import EngineCommands
 from engine.infra.clock import Clock
@@ -44,10 +45,14 @@ class Deps:
     streams: set[Any] = field(default_factory=set)
     # Overview snapshots shared between clients (ttl from settings.overview_cache_seconds).
     overviews: OverviewCache | None = None
+    # Users' token state between requests (ttl from settings.auth_cache_seconds; api.auth_cache).
+    auth_states: AuthCache | None = None
 
     def __post_init__(self) -> None:
         if self.overviews is None:
             self.overviews = OverviewCache(self.settings.overview_cache_seconds)
+        if self.auth_states is None:
+            self.auth_states = AuthCache(self.settings.auth_cache_seconds)
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -25,12 +25,19 @@ RETRY_SECONDS = 1.0
 
 
 async def announce(d: Deps, user_id: uuid.UUID) -> None:
-    """Tell every API process that this user's credentials changed."""
+    """Tell every API process that this user's credentials changed (this one at once)."""
+    forget(d, str(user_id))
     try:
         await d.redis.publish(CHANNEL, str(user_id))
     except (RedisError, OSError) as exc:
         # The streams' timer re-check still closes them, a little later.
         log.warning("revocation_push_failed error=%s", type(exc).__name__)
+
+
+def forget(d: Deps, user_id: str) -> None:
+    """Drop the user's cached token state, so the next request reads the row."""
+    if d.auth_states is not None:
+        d.auth_states.forget(uuid.UUID(user_id))
 
 
 def wake(d: Deps, user_id: str) -> None:
@@ -49,7 +56,13 @@ async def listen(d: Deps, subscribed: asyncio.Event) -> None:
             while True:
                 message = await pubsub.get_message(timeout=5.0)
                 if message is not None and message.get("type") == "message":
-                    wake(d, bytes(message["data"]).decode())
+                    user_id = bytes(message["data"]).decode()
+                    try:
+                        forget(d, user_id)
+                    except ValueError:
+                        log.warning("revocation_message_malformed data=%r", user_id[:64])
+                        continue
+                    wake(d, user_id)
         except (RedisError, OSError) as exc:
             log.warning("revocation_listener_error error=%s", type(exc).__name__)
             subscribed.set()  # waiting callers go on: the timer re-check covers the outage

@@ -1,50 +1,132 @@
-"""Locust load on the control API while a campaign dispatches.
+"""Locust load on the control API while a campaign dispatches: the dashboard's and scripts' calls.
 
     make demo            # in one terminal (or `edm serve` with your data)
-    make loadtest        # 100 users for 60 s against http://127.0.0.1:8080, prints p50/p95/p99
+    make loadtest        # 100 users for 60 s against http://127.0.0.1:8080, prints p50/p95/p99 per endpoint
+    .venv/bin/python bench/api_load.py   # the same against a fresh product it starts itself
 
-Every user logs in once, then mixes the calls operators and scripts make most: the dashboard's
-overview, campaign lists and details, the caller's profile, and contact pages.
+Every simulated user logs in once (retrying after a throttle's Retry-After), then repeats what
+its kind of client does most:
+- `Dashboard` (an administrator's `edm tui`, one in four users): the overview every second or so,
+  the paged lists behind it, services, every user's campaigns and their progress;
+- `Script` (a user's automation, alice or bob): own campaigns, their progress, detail and event
+  log, the profile and mapped services, the user's overview, a page of contacts.
+The live event stream (SSE) is left out: a stream has no response time to measure. `/health`
+(no token, `SELECT 1` and a Redis PING) is the anchor: the floor of this machine under this load.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import time
 
 from locust import HttpUser, between, task
 
-USERNAME = os.environ.get("EDM_USERNAME", "alice")
-PASSWORD = os.environ.get("EDM_PASSWORD", "alice-demo-pass")
+API = "/api/v1"
+ADMIN = (os.environ.get("EDM_ADMIN_USERNAME", "admin"), os.environ.get("EDM_ADMIN_PASSWORD", "admin-demo-pass"))
+USERS = [(os.environ.get("EDM_USERNAME", "alice"), os.environ.get("EDM_PASSWORD", "alice-demo-pass")),
+         ("bob", "bob-demo-pass")]
 
 
-class Operator(HttpUser):
+class _Client(HttpUser):
+    abstract = True
     wait_time = between(0.1, 0.5)
+    account: tuple[str, str] = ADMIN
 
     def on_start(self) -> None:
-        resp = self.client.post("/api/v1/auth/login", json={"username": USERNAME, "password": PASSWORD})
+        for _ in range(20):
+            resp = self.client.post(API + "/auth/login", json={"username": self.account[0], "password": self.account[1]},
+                                    name="/auth/login")
+            if resp.status_code != 429:
+                break
+            time.sleep(float(resp.headers.get("Retry-After", "1")))
         resp.raise_for_status()
         self.client.headers["Authorization"] = "Bearer " + resp.json()["data"]["token"]
-        campaigns = self.client.get("/api/v1/campaigns?limit=20").json().get("data", {}).get("items", [])
-        self.campaign_ids = [c["id"] for c in campaigns]
+        self.campaign_ids = [c["id"] for c in self._items(API + "/campaigns?limit=20" + self.all_campaigns)]
 
-    @task(5)
+    all_campaigns = ""
+
+    def _items(self, path: str) -> list[dict]:
+        return self.client.get(path, name="(setup)").json().get("data", {}).get("items", [])
+
+    def _campaign(self) -> str | None:
+        return random.choice(self.campaign_ids) if self.campaign_ids else None
+
+
+class Dashboard(_Client):
+    weight = 1
+    account = ADMIN
+    all_campaigns = "&all=true"
+
+    @task(10)
     def overview(self) -> None:
-        self.client.get("/api/v1/monitor/overview", name="/monitor/overview")
+        self.client.get(API + "/monitor/overview", name="/monitor/overview")
+
+    @task(2)
+    def campaigns_page(self) -> None:
+        self.client.get(API + "/monitor/campaigns?limit=50&offset=0", name="/monitor/campaigns")
+
+    @task(1)
+    def services_page(self) -> None:
+        self.client.get(API + "/monitor/services?state=ready&limit=50", name="/monitor/services")
+
+    @task(2)
+    def services(self) -> None:
+        self.client.get(API + "/services?limit=50", name="/services")
+
+    @task(2)
+    def all_campaigns_list(self) -> None:
+        self.client.get(API + "/campaigns?all=true&limit=20", name="/campaigns")
+
+    @task(3)
+    def progress(self) -> None:
+        if (cid := self._campaign()) is not None:
+            self.client.get(f"{API}/campaigns/{cid}/progress", name="/campaigns/{id}/progress")
+
+
+class Script(_Client):
+    weight = 3
+
+    def on_start(self) -> None:
+        self.account = random.choice(USERS)
+        super().on_start()
 
     @task(3)
     def campaigns(self) -> None:
-        self.client.get("/api/v1/campaigns?limit=20", name="/campaigns")
+        self.client.get(API + "/campaigns?limit=20", name="/campaigns")
 
-    @task(3)
-    def campaign_detail(self) -> None:
-        if self.campaign_ids:
-            self.client.get(f"/api/v1/campaigns/{random.choice(self.campaign_ids)}", name="/campaigns/{id}")
+    @task(5)
+    def progress(self) -> None:
+        if (cid := self._campaign()) is not None:
+            self.client.get(f"{API}/campaigns/{cid}/progress", name="/campaigns/{id}/progress")
+
+    @task(2)
+    def detail(self) -> None:
+        if (cid := self._campaign()) is not None:
+            self.client.get(f"{API}/campaigns/{cid}", name="/campaigns/{id}")
+
+    @task(2)
+    def events(self) -> None:
+        if (cid := self._campaign()) is not None:
+            self.client.get(f"{API}/campaigns/{cid}/events?limit=50", name="/campaigns/{id}/events")
 
     @task(2)
     def me(self) -> None:
-        self.client.get("/api/v1/me", name="/me")
+        self.client.get(API + "/me", name="/me")
 
-    @task(2)
+    @task(1)
+    def my_services(self) -> None:
+        self.client.get(API + "/me/services", name="/me/services")
+
+    @task(3)
+    def overview(self) -> None:
+        self.client.get(API + "/monitor/overview", name="/monitor/overview")
+
+    @task(1)
+    def health(self) -> None:
+        # The anchor: no token, one trivial query and a Redis PING; the report divides by its p99.
+        self.client.get(API + "/health", name="/health")
+
+    @task(1)
     def contacts(self) -> None:
-        self.client.get(f"/api/v1/contacts?limit=50&offset={random.randrange(0, 5000)}", name="/contacts")
+        self.client.get(f"{API}/contacts?limit=50&offset={random.randrange(0, 5000)}", name="/contacts")

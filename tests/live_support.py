@@ -60,12 +60,21 @@ async def add_campaign(pool: asyncpg.Pool, user_id: uuid.UUID | str, name: str, 
 
 async def add_attempts(pool: asyncpg.Pool, campaign_id: uuid.UUID, service_id: uuid.UUID, at: datetime, n: int,
                        status: str = "sent", first_seq: int = 0) -> None:
-    """`n` subtasks sent through a service at `at` (settled one second later)."""
+    """`n` subtasks sent through a service at `at` (settled one second later), counted in the
+    per-minute send counters as the engine's recorder writes them."""
     await pool.executemany(
         "INSERT INTO subtasks (campaign_id, seq, email, template_id, status, service_id, attempted_at, settled_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [(campaign_id, first_seq + i, f"r{first_seq + i}@example.com", uuid.uuid4(), status, service_id, at,
           at + timedelta(seconds=1)) for i in range(n)])
+    if status in ("sent", "failed"):
+        await pool.execute(
+            "INSERT INTO send_minutes (minute, service_id, campaign_id, user_id, sent, failed)"
+            " SELECT date_trunc('minute', $1::timestamptz), $2, id, user_id, $3, $4 FROM campaigns WHERE id = $5"
+            " ON CONFLICT (minute, service_id, campaign_id) DO UPDATE"
+            " SET sent = send_minutes.sent + EXCLUDED.sent, failed = send_minutes.failed + EXCLUDED.failed",
+            at + timedelta(seconds=1), service_id, n if status == "sent" else 0, n if status == "failed" else 0,
+            campaign_id)
 
 
 class SseReader:

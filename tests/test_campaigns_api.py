@@ -302,26 +302,30 @@ async def test_detail_embeds_live_progress(admin: Api, deps, clock) -> None:
     assert c["progress"] == before_start
     assert (await api.ok("GET", f"/campaigns/{c['id']}"))["progress"] == before_start
     # As if the engine had fanned it out five minutes ago: one sent 10 s ago, one failed 2 min ago, two left.
-    # The rate is the overview's: settled in the last five minutes (2) per minute → 0.4.
+    # Counts come from the campaign's counters (no subtask is counted); the rate from the
+    # per-minute send counters, as the overview's: 2 in the buckets of the last 4 min + this one
+    # so far (4 whole minutes: the clock is at hh:mm:00) → 0.5 a minute.
     cid, now = uid(c["id"]), clock.now()
     await deps.pool.execute(
-        "UPDATE campaigns SET status = 'paused', pause_reason = 'NO_USER_QUOTA', total = 4, started_at = $2 "
-        "WHERE id = $1", cid, now - timedelta(minutes=5))
+        "UPDATE campaigns SET status = 'paused', pause_reason = 'NO_USER_QUOTA', total = 4, sent_count = 1,"
+        " failed_count = 1, started_at = $2 WHERE id = $1", cid, now - timedelta(minutes=5))
     await deps.pool.execute(
-        "INSERT INTO subtasks (campaign_id, seq, email, template_id, status, settled_at) "
-        "SELECT $1, n, 'r' || n || '@example.com', $2, (ARRAY['sent', 'failed', 'pending', 'pending'])[n],"
-        "       (ARRAY[$3, $4, NULL, NULL]::timestamptz[])[n] FROM generate_series(1, 4) AS n",
-        cid, uid(t), now - timedelta(seconds=10), now - timedelta(minutes=2))
+        "INSERT INTO send_minutes (minute, service_id, campaign_id, user_id, sent, failed) VALUES"
+        " (date_trunc('minute', $2::timestamptz), $4, $1, $3, 1, 0),"
+        " (date_trunc('minute', $5::timestamptz), $4, $1, $3, 0, 1),"
+        " (date_trunc('minute', $6::timestamptz), $4, $1, $3, 7, 0)",  # six minutes ago: out of the rate
+        cid, now - timedelta(seconds=10), uid(user["id"]), uuid.uuid4(), now - timedelta(minutes=2),
+        now - timedelta(minutes=6))
     paused = (await api.ok("GET", f"/campaigns/{c['id']}"))["progress"]
     assert (paused["status"], paused["pause_reason"], paused["pause_message"]) == (
         "paused", "NO_USER_QUOTA", "当前没有发信额度")
     assert (paused["total"], paused["pending"], paused["sent"], paused["failed"]) == (4, 2, 1, 1)
-    assert (paused["percent"], paused["rate_per_minute"], paused["eta_seconds"]) == (50.0, 0.4, None)
+    assert (paused["percent"], paused["rate_per_minute"], paused["eta_seconds"]) == (50.0, 0.5, None)
     await deps.pool.execute("UPDATE campaigns SET status = 'running', pause_reason = NULL WHERE id = $1", cid)
     running = await api.ok("GET", f"/campaigns/{c['id']}")
-    # Two left at 0.4 a minute.
+    # Two left at 0.5 a minute.
     assert running["status"] == running["progress"]["status"] == "running"
-    assert running["progress"]["eta_seconds"] == 300.0 and running["progress"]["pause_message"] is None
+    assert running["progress"]["eta_seconds"] == 240.0 and running["progress"]["pause_message"] is None
     # The same numbers as the progress route, and the OpenAPI document says so.
     assert running["progress"] == await api.ok("GET", f"/campaigns/{c['id']}/progress")
     resp = await api.client.get("/api/v1/openapi.json")

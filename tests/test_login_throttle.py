@@ -85,3 +85,17 @@ async def test_admin_unlock_clears_every_counter_of_the_account(admin: Api, anon
     await anon.err("POST", "/auth/login", 429, "TOO_MANY_ATTEMPTS", json={"username": "bob", "password": "password-123"})
     assert await unlock(deps.redis, deps.pool, "BOB") >= 2
     await anon.login("bob", "password-123")
+
+
+def test_attempts_below_the_limit_never_delay_each_other() -> None:
+    """Two logins of one account at once: the one whose clock was read a moment earlier but that
+    is decided second is not refused (below the limit there is no delay to wait for)."""
+    from datetime import datetime, timedelta, timezone
+
+    from engine.domain.login_rules import Counter, ThrottleRule, decide
+
+    rule = ThrottleRule(10, timedelta(minutes=5))
+    t = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+    first = decide(rule, Counter(), Counter(), t)
+    second = decide(rule, Counter(), first.account, t - timedelta(milliseconds=3))
+    assert first.allowed and second.allowed

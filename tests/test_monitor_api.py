@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
@@ -50,14 +51,15 @@ async def world(admin: Api, deps, clock) -> dict:
                                      status="completed", total=4, sent_count=3, failed_count=1,
                                      finished_at=NOW - timedelta(minutes=30)),
     }
-    # Alice: 6 sends in the last minute, 4 two minutes ago, 3 eleven minutes ago (out of the window).
+    # Alice: 6 sends in the minute before this one, 4 three minutes back, 3 eleven minutes ago
+    # (out of the window). The clock is at 04:00:00: the current minute has nothing yet.
     await add_attempts(pool, c["a_run"], s["ready"], NOW - timedelta(seconds=30), 6)
     await add_attempts(pool, c["a_run"], s["ready"], NOW - timedelta(seconds=150), 4, first_seq=100)
     await add_attempts(pool, c["a_run"], s["interval"], NOW - timedelta(minutes=11), 3, first_seq=200)
-    # Bob: 2 sends in the last minute, one still in flight.
+    # Bob: 1 send in the previous minute, one still in flight (not a send until it settles).
     await add_attempts(pool, c["b_run"], s["frozen"], NOW - timedelta(seconds=20), 1)
     await add_attempts(pool, c["b_run"], s["frozen"], NOW - timedelta(seconds=10), 1, status="sending", first_seq=1)
-    return {"alice": alice, "alice_api": alice_api, "bob": bob, "bob_api": bob_api, "s": s, "c": c}
+    return {"alice": alice, "alice_api": alice_api, "bob": bob, "bob_api": bob_api, "s": s, "c": c, "pool": pool}
 
 
 def by_name(items: list[dict]) -> dict[str, dict]:
@@ -80,7 +82,8 @@ async def test_admin_overview_shows_every_service_state_and_throughput(admin: Ap
         "remaining_today": 988, "daily_quota": 1000, "reset_time": "00:00",
         # Midnight in Beijing is 16:00 UTC.
         "next_reset_at": "2026-11-23T16:00:00Z", "consecutive_failures": 0, "abnormal_reason": None,
-        "sends_per_minute": [0, 0, 0, 0, 0, 0, 0, 4, 0, 6]}
+        # Oldest first, the current minute last.
+        "sends_per_minute": [0, 0, 0, 0, 0, 0, 4, 0, 6, 0]}
     assert services["b-interval"]["interval_remaining"] == 7.0
     # 02:30 Beijing has passed today (it is 12:00 there): the next one is tomorrow's, 18:30 UTC today.
     assert (services["b-interval"]["reset_time"], services["b-interval"]["next_reset_at"]) == (
@@ -88,10 +91,10 @@ async def test_admin_overview_shows_every_service_state_and_throughput(admin: Ap
     assert services["b-interval"]["sends_per_minute"] == [0] * 10
     assert services["c-frozen"]["abnormal_reason"] == "10 consecutive failures"
     assert services["c-frozen"]["consecutive_failures"] == 10
-    assert services["c-frozen"]["sends_per_minute"][-1] == 2
+    assert services["c-frozen"]["sends_per_minute"][-2:] == [1, 0]
     assert services["f-throttled"]["interval_remaining"] == 30.0
     assert data["totals"] == {"services": 6, "ready": 1, "frozen": 1, "exhausted": 1, "running_campaigns": 2,
-                              "sent_last_minute": 8, "pending": 50 + 15 + 500 + 8}
+                              "sent_last_minute": 7, "pending": 50 + 15 + 500 + 8}
 
 
 async def test_admin_overview_campaigns_rates_and_users(admin: Api, world: dict) -> None:
@@ -105,8 +108,9 @@ async def test_admin_overview_campaigns_rates_and_users(admin: Api, world: dict)
         "id": str(world["c"]["a_run"]), "name": "alice running", "owner": "alice", "owner_id": world["alice"]["id"],
         "status": "running", "pause_reason": None, "pause_message": None, "total": 100, "sent": 40, "failed": 10,
         "pending": 50, "cancelled": 0, "progress": 0.5,
-        # 10 settled in the last five minutes → 2 a minute → 50 pending take 25 minutes.
-        "rate_per_minute": 2.0, "eta_seconds": 1500.0, "scheduled_at": None,
+        # 10 settled in the last five minute buckets, which cover 4 minutes at hh:mm:00 → 2.5 a
+        # minute → 50 pending take 20 minutes.
+        "rate_per_minute": 2.5, "eta_seconds": 1200.0, "scheduled_at": None,
         "created_at": "2026-11-23T03:00:00Z"}
     # Bob's campaign started 30 s ago: its rate is measured over one minute, not thirty seconds.
     assert (campaigns["bob running"]["rate_per_minute"], campaigns["bob running"]["eta_seconds"]) == (1.0, 480.0)
@@ -120,8 +124,8 @@ async def test_admin_overview_campaigns_rates_and_users(admin: Api, world: dict)
     users = by_name([{**u, "name": u["username"]} for u in data["users"]])
     assert set(users) == {"alice", "bob"}  # the admin account is not a sending user
     assert users["alice"] == {"id": world["alice"]["id"], "username": "alice", "name": "alice",
-                              "quota_remaining": 500, "running_campaigns": 1, "share_recent": round(10 / 12, 4)}
-    assert (users["bob"]["quota_remaining"], users["bob"]["share_recent"]) == (7, round(2 / 12, 4))
+                              "quota_remaining": 500, "running_campaigns": 1, "share_recent": round(10 / 11, 4)}
+    assert (users["bob"]["quota_remaining"], users["bob"]["share_recent"]) == (7, round(1 / 11, 4))
 
 
 async def test_user_overview_is_scoped_to_the_user(world: dict) -> None:
@@ -131,7 +135,7 @@ async def test_user_overview_is_scoped_to_the_user(world: dict) -> None:
     assert [c["name"] for c in data["campaigns"]] == ["alice running", "alice paused", "alice scheduled"]
     assert {c["owner"] for c in data["campaigns"]} == {"alice"}
     assert [u["username"] for u in data["users"]] == ["alice"]
-    assert data["users"][0]["share_recent"] == round(10 / 12, 4)
+    assert data["users"][0]["share_recent"] == round(10 / 11, 4)
     assert data["totals"] == {"services": 2, "ready": 1, "frozen": 0, "exhausted": 0, "running_campaigns": 1,
                               "sent_last_minute": 6, "pending": 50 + 15 + 500}
 
@@ -177,15 +181,26 @@ def test_service_state_precedence() -> None:
     assert service_state({**base, "last_request_at": None}, NOW) == ("ready", 0.0)
 
 
-async def test_throughput_query_reads_the_attempt_index(deps) -> None:
-    # Tiny test tables make any plan cheap; with sequential scans priced out, the plan shows
-    # that the query can walk subtasks_service_attempt rather than the whole subtasks table.
+async def test_throughput_reads_the_minute_counters_not_subtasks(deps) -> None:
+    # The overview's throughput comes from the per-minute counters the engine writes behind: its
+    # query never touches subtasks, however many there are.
     from engine.infra.queries import Q
 
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + Q["monitor.recent"], NOW))
-    assert "subtasks_service_attempt" in plan, plan
+    plan = "\n".join(r[0] for r in await deps.pool.fetch("EXPLAIN " + Q["monitor.recent"], NOW))
+    assert "send_minutes" in plan and "subtasks" not in plan, plan
+    plan = "\n".join(r[0] for r in await deps.pool.fetch("EXPLAIN " + Q["campaign_actions.progress"],
+                                                        uuid.uuid4(), NOW, NOW))
+    # Progress: the in-flight count walks the partial index of sending rows, never every subtask.
+    assert "Seq Scan on subtasks" not in plan and "subtasks_sending" in plan, plan
+
+
+async def test_the_last_minute_counts_the_share_of_the_previous_bucket_still_within_60_s(
+        admin: Api, world: dict, clock) -> None:
+    clock.advance(45)  # 04:00:45: 45 s of this minute, 15 s of the previous one (alice's 6, bob's 1)
+    await add_attempts(world["pool"], world["c"]["a_run"], world["s"]["ready"], NOW + timedelta(seconds=20), 4,
+                       first_seq=300)
+    data = await admin.ok("GET", "/monitor/overview")
+    assert data["totals"]["sent_last_minute"] == 4 + round(6 * 0.25) + round(1 * 0.25)
 
 
 async def test_overview_and_progress_route_agree_on_rate_and_pause_message(admin: Api, world: dict) -> None:
@@ -195,4 +210,62 @@ async def test_overview_and_progress_route_agree_on_rate_and_pause_message(admin
         progress = await admin.ok("GET", f"/campaigns/{campaigns[name]['id']}/progress")
         assert progress["rate_per_minute"] == campaigns[name]["rate_per_minute"], name
         assert progress["pause_message"] == campaigns[name]["pause_message"], name
-    assert campaigns["alice running"]["rate_per_minute"] == 2.0
+    assert campaigns["alice running"]["rate_per_minute"] == 2.5
+
+
+async def test_overview_lists_are_cut_to_limit_and_say_how_many_there_are(admin: Api, world: dict) -> None:
+    data = await admin.ok("GET", "/monitor/overview?limit=2")
+    assert [s["name"] for s in data["services"]] == ["a-ready", "b-interval"]
+    assert [c["name"] for c in data["campaigns"]] == ["bob running", "alice running"]
+    assert (data["services_total"], data["campaigns_total"], data["users_total"]) == (6, 5, 2)
+    # The totals are the whole scope's, not the page's.
+    assert data["totals"]["services"] == 6 and data["totals"]["pending"] == 50 + 15 + 500 + 8
+
+
+async def test_overview_pages_through_services_campaigns_and_users_with_filters(admin: Api, world: dict) -> None:
+    page = await admin.ok("GET", "/monitor/services?limit=4&offset=4")
+    assert ([s["name"] for s in page["items"]], page["total"], page["limit"], page["offset"]) == (
+        ["e-exhausted", "f-throttled"], 6, 4, 4)
+    assert page["items"][1]["state"] == "throttled"  # whole service views, as in the overview
+    frozen = await admin.ok("GET", "/monitor/services?state=frozen")
+    assert ([s["name"] for s in frozen["items"]], frozen["total"]) == (["c-frozen"], 1)
+    assert [s["name"] for s in (await admin.ok("GET", "/monitor/services?q=READY"))["items"]] == ["a-ready"]
+    running = await admin.ok("GET", "/monitor/campaigns?status=running")
+    assert [c["name"] for c in running["items"]] == ["bob running", "alice running"]
+    # `q` matches the campaign's name or its owner.
+    assert (await admin.ok("GET", "/monitor/campaigns?q=alice&limit=2&offset=1"))["items"][0]["name"] == "alice paused"
+    assert (await admin.ok("GET", "/monitor/campaigns?q=alice"))["total"] == 3  # not "alice old": finished long ago
+    assert [c["name"] for c in (await admin.ok("GET", "/monitor/campaigns?q=done"))["items"]] == ["bob done"]
+    users = await admin.ok("GET", "/monitor/users?q=BO")
+    assert ([u["username"] for u in users["items"]], users["total"]) == (["bob"], 1)
+    assert (await admin.ok("GET", "/monitor/users?offset=5"))["items"] == []
+
+
+async def test_a_user_pages_only_their_own_scope(world: dict) -> None:
+    alice: Api = world["alice_api"]
+    assert [s["name"] for s in (await alice.ok("GET", "/monitor/services"))["items"]] == ["a-ready", "b-interval"]
+    page = await alice.ok("GET", "/monitor/campaigns?q=bob")
+    assert (page["items"], page["total"]) == ([], 0)
+    assert [u["username"] for u in (await alice.ok("GET", "/monitor/users"))["items"]] == ["alice"]
+
+
+@pytest.mark.parametrize("path,field", [
+    ("/monitor/overview?limit=0", "limit"),
+    ("/monitor/overview?limit=1001", "limit"),
+    ("/monitor/overview?offset=3", "offset"),
+    ("/monitor/services?state=sleeping", "state"),
+    ("/monitor/services?offset=-1", "offset"),
+    ("/monitor/campaigns?status=lost", "status"),
+    ("/monitor/campaigns?q=", "q"),
+    ("/monitor/users?limit=abc", "limit"),
+])
+async def test_bad_paging_or_filters_are_400_with_the_field(admin: Api, path: str, field: str) -> None:
+    await admin.err("GET", path, 400, "VALIDATION_ERROR", field)
+
+
+async def test_the_openapi_document_states_the_paging_parameters(admin: Api) -> None:
+    doc = await (await admin.client.get("/api/v1/openapi.json")).json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/monitor/services"]["get"]["parameters"]}
+    assert params["limit"]["maximum"] == 1000 and params["offset"]["minimum"] == 0
+    assert set(params["state"]["anyOf"][0]["enum"]) == {"ready", "interval", "frozen", "disabled", "exhausted",
+                                                        "throttled"}

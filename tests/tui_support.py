@@ -167,11 +167,29 @@ def fixture_app(state: FixtureState) -> web.Application:
         state.overview_hits += 1
         if state.down:
             return web.Response(status=503, text="upstream restarting")
+        data = scoped(user)
+        limit = int(request.query.get("limit", "100"))
+        for name in ("services", "campaigns", "users"):
+            data[f"{name}_total"] = len(data[name])
+            data[name] = data[name][:limit]
+        return ok(data)
+
+    def scoped(user: dict[str, Any]) -> dict[str, Any]:
         data = dict(state.overview)
         if user["role"] != "admin":
             data["campaigns"] = [c for c in data["campaigns"] if c["owner_id"] == user["id"]]
             data["users"] = [u for u in data["users"] if u["id"] == user["id"]]
-        return ok(data)
+        return data
+
+    async def overview_page(request: web.Request) -> web.Response:
+        """GET /monitor/{services,campaigns,users}: a page of the overview's list."""
+        user = who(request)
+        if not user:
+            return failure(401, "UNAUTHORIZED", "missing or invalid token")
+        state.reads.append(request.path_qs.removeprefix("/api/v1"))
+        items = scoped(user)[request.match_info["list"]]
+        limit, offset = int(request.query.get("limit", "50")), int(request.query.get("offset", "0"))
+        return ok({"items": items[offset:offset + limit], "total": len(items), "limit": limit, "offset": offset})
 
     async def events(request: web.Request) -> web.StreamResponse:
         if not who(request):
@@ -277,6 +295,7 @@ def fixture_app(state: FixtureState) -> web.Application:
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_get("/api/v1/me", me)
     app.router.add_get("/api/v1/monitor/overview", overview)
+    app.router.add_get("/api/v1/monitor/{list:services|campaigns|users}", overview_page)
     app.router.add_get("/api/v1/events", events)
     app.router.add_post("/api/v1/campaigns/{id}/{verb}", action)
     app.router.add_post("/api/v1/services/{id}/{verb}", action)

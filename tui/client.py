@@ -10,10 +10,11 @@ import msgspec
 
 from tui.feedback_models import AlertRow, Funnel, Reputation
 from tui.limits_models import DomainGroupRow, SendRateLimitRow
-from tui.models import (CampaignEventRow, Envelope, LiveEvent, Me, Overview, Page, QuotaEntryRow, ServiceInfo,
-                        StatusEntryRow, SubtaskRow, UserServices)
+from tui.models import (CampaignEventRow, CampaignView, Envelope, LiveEvent, Me, Overview, Page, QuotaEntryRow,
+                        ServiceInfo, ServiceView, StatusEntryRow, SubtaskRow, UserServices, UserView)
 
 T = TypeVar("T")
+V = TypeVar("V", ServiceView, CampaignView, UserView)
 
 CampaignVerb = Literal["pause", "resume", "cancel"]
 ServiceVerb = Literal["unfreeze", "reset-now", "enable", "disable"]
@@ -35,6 +36,14 @@ _suppression_page = msgspec.json.Decoder(Page[dict[str, Any]])
 _alerts = msgspec.json.Decoder(Page[AlertRow])
 _domain_groups = msgspec.json.Decoder(Page[DomainGroupRow])
 _send_rate_limit = msgspec.json.Decoder(SendRateLimitRow)
+_service_page = msgspec.json.Decoder(Page[ServiceView])
+_campaign_page = msgspec.json.Decoder(Page[CampaignView])
+_user_page = msgspec.json.Decoder(Page[UserView])
+
+# Items of each list in the overview's answer, and per further page: a fleet larger than the
+# first page costs one more request per PAGE items of the lists that overflow it.
+FIRST_PAGE = 200
+PAGE = 1000
 
 
 class ApiError(Exception):
@@ -113,9 +122,36 @@ class ApiClient:
         return me
 
     async def overview(self) -> Overview:
-        snapshot = await self.request("GET", "/monitor/overview", _overview)
+        """The whole overview: its first page of each list, and the rest of any list that is
+        longer, from the paged lists (GET /monitor/services, /campaigns, /users), so every row an
+        operator can scroll to is there."""
+        snapshot = await self.request("GET", f"/monitor/overview?limit={FIRST_PAGE}", _overview)
         assert snapshot is not None
-        return snapshot
+        services = await self._rest("services", snapshot.services, snapshot.services_total, _service_page)
+        campaigns = await self._rest("campaigns", snapshot.campaigns, snapshot.campaigns_total, _campaign_page)
+        users = await self._rest("users", snapshot.users, snapshot.users_total, _user_page)
+        if (services, campaigns, users) == (snapshot.services, snapshot.campaigns, snapshot.users):
+            return snapshot
+        return msgspec.structs.replace(snapshot, services=services, campaigns=campaigns, users=users)
+
+    async def _rest(self, name: str, first: list[V], total: int, decoder: msgspec.json.Decoder[Page[V]]) -> list[V]:
+        """`first` completed with the pages after it. The pages may come from a newer snapshot
+        (a second later): an item seen twice is kept once, and a list that shrank ends early."""
+        if total <= len(first):
+            return first
+        items = list(first)
+        seen = {getattr(i, "id") for i in items}
+        while len(items) < total:
+            page = await self.fetch(f"/monitor/{name}?limit={PAGE}&offset={len(items)}", decoder)
+            fresh = [i for i in page.items if getattr(i, "id") not in seen]
+            if not page.items:
+                break
+            seen.update(getattr(i, "id") for i in fresh)
+            items.extend(fresh)
+            total = page.total
+            if not fresh:
+                break
+        return items
 
     async def campaign_action(self, campaign_id: str, verb: CampaignVerb) -> None:
         await self.request("POST", f"/campaigns/{campaign_id}/{verb}", json={})

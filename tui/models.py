@@ -83,6 +83,10 @@ class Overview(msgspec.Struct, frozen=True):
     campaigns: list[CampaignView] = msgspec.field(default_factory=list)
     users: list[UserView] = msgspec.field(default_factory=list)
     totals: Totals = msgspec.field(default_factory=Totals)
+    # How many each list has in the whole snapshot (the lists above are its first page).
+    services_total: int = 0
+    campaigns_total: int = 0
+    users_total: int = 0
 
 
 class LiveEvent(msgspec.Struct, frozen=True):

@@ -230,10 +230,11 @@ class _Stream:
     async def _still_allowed(self) -> bool:
         """False once the user is disabled or demoted, or the token is revoked or outdated."""
         try:
+            # Fresh: this re-check is the revocation push's backstop, never served from the cache.
             if self.token is not None:
-                now = await authenticate_token(self.token, self.d)
+                now = await authenticate_token(self.token, self.d, fresh=True)
             else:
-                now = await authenticate(self.request, self.d)
+                now = await authenticate(self.request, self.d, fresh=True)
         except EdmError:
             return False
         return now.role == self.me.role

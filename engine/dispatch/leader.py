@@ -47,6 +47,7 @@ from engine.dispatch.recipient_links import RecipientLinks
 from engine.infra.secret_box import SecretBox
 from engine.live.events import EventSink, EventWriter
 from engine.live.metrics import EngineMetrics
+from engine.live.send_minutes import SendMinutes
 
 log = logging.getLogger("edm.engine")
 
@@ -162,6 +163,8 @@ class Engine(CommandSurface):
                            on_thawed=lambda sid: self.commands.apply("unfrozen", sid),
                            on_kept=lambda sid, reason: self.commands.apply("frozen", sid, reason),
                            poll_seconds=o.thaw_poll_seconds)
+        self.minutes = SendMinutes(self.pool, self.clock)
+        self.dispatcher.settler.record_sends = self.minutes.record
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -216,6 +219,7 @@ class Engine(CommandSurface):
             ("resets", self.resetter.run), ("due", self.due.run),
             ("lease", self.lease.keep), ("notices", self.listener.run), ("commands", self._apply_notices),
             ("windows", self.windows.run), ("thaw", self.thaw.run), ("counters", self.counters.run),
+            ("send_minutes", self.minutes.run),
         )}
         await self._supervise()
 
@@ -310,6 +314,7 @@ class Engine(CommandSurface):
                 # write-behinds); a leader stepping down leaves them to its successor's recount.
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(self.counters.flush()), self.options.stop_timeout)
+            await self.minutes.drain()
         else:
             self.dispatcher.abandon()
         for t in self._tasks.values():

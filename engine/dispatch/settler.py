@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from datetime import datetime
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 
 import asyncpg
 
@@ -22,6 +22,7 @@ from engine.infra.clock import Clock
 from engine.infra.db import is_transient
 from engine.live.events import EngineEvent, EventWriter
 from engine.live.metrics import EngineMetrics
+from engine.live.send_minutes import SettledSend
 from engine.providers.base import SendResult
 
 log = logging.getLogger("edm.engine.dispatcher")
@@ -71,6 +72,8 @@ class Settler:
         # its write for a holder of the write lock.
         self.touch_counters: Callable[[uuid.UUID], None] = lambda service_id: None
         self.flush_counters: Callable[[], Awaitable[object]] = _nothing
+        # Settled results, told to the per-minute send counters (engine/live/send_minutes.py).
+        self.record_sends: Callable[[Iterable[SettledSend]], None] = lambda results: None
 
     def ask_freeze(self, service_id: uuid.UUID) -> None:
         self.to_freeze.add(service_id)
@@ -110,6 +113,7 @@ class Settler:
                             if x.bind.service.throttled_until else None}, x.at) for x in throttled],
                 [Freeze(s.id, s.abnormal_reason or f"{s.consecutive_failures} consecutive failures",
                         s.consecutive_failures) for s in freeze], now)
+        self.record_sends((x.at, x.bind.service.id, x.bind.campaign.id, x.bind.campaign.user_id, x.result.outcome) for x in batch)
         for sid, x in {x.bind.service.id: x for x in throttled}.items():
             s = x.bind.service
             self.events.service(sid, "throttled", f"throttled by the provider: {x.result.error_code}", now,

@@ -58,8 +58,11 @@ def decide(rule: ThrottleRule, pair: Counter, account: Counter, now: datetime) -
     if account.next_allowed is not None and now < account.next_allowed:
         return Decision(False, account.next_allowed - now, pair, account)
     n = account.attempts + 1
+    # No delay below the limit: a next-allowed time of "now" would refuse a concurrent attempt
+    # whose clock was read a moment earlier (parallel correct logins of one account).
+    delay = rule.delay_after(n)
     return Decision(True, timedelta(0), Counter(pair.attempts + 1, pair.started or now),
-                    Counter(n, account.started or now, now + rule.delay_after(n)))
+                    Counter(n, account.started or now, now + delay if delay else None))
 
 
 def _fresh(rule: ThrottleRule, counter: Counter, now: datetime) -> Counter:

@@ -53,6 +53,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 200
     # Seconds one overview snapshot is shared by every client with the same scope (0 = never).
     overview_cache_seconds: float = 1.0
+    # Seconds a bearer token's user row (enabled, role, token version) is reused between requests
+    # of one API process (0 = read it on every request). Whatever ends tokens drops it at once in
+    # every process (the revocation push); without the push, a change shows within this.
+    auth_cache_seconds: float = 1.0
     # Most active campaigns (running, or paused by the system) per user; 0 = no cap (the seed's
     # MAX_CONCURRENT_CAMPAIGNS). A due campaign over the cap waits pending; a resume over it is refused.
     max_concurrent_campaigns: int = 0

@@ -47,8 +47,24 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog")
 
 
+class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """No reset statement when a connection goes back to the pool.
+
+    asyncpg's default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release: one more round trip per API request (14 % of the API's samples under
+    load). Nothing here leaves session state behind: settings are `SET LOCAL`, advisory locks
+    `_xact_` (the migration's session lock is on its own connection), cursors live inside
+    transactions, and the one LISTEN removes its listener before it releases. asyncpg still
+    rolls back a transaction left open and drops listener callbacks on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(url: str, *, size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=size, init=_init_connection)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=size, init=_init_connection,
+                                     connection_class=_PooledConnection)
     assert pool is not None
     return pool
 

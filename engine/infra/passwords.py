@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -13,6 +15,11 @@ class Passwords:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
         # Verifying against this when the user does not exist keeps the timing the same.
         self._dummy = self._hasher.hash("not-a-real-password")
+        # Hashes run on their own threads, at most half the cores at once: a burst of logins
+        # (a hundred dashboards starting) queues here instead of taking every core from the
+        # event loop (asyncio's default pool would run 6 at once on 2 cores).
+        self._threads = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) // 2),
+                                           thread_name_prefix="argon2")
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -26,7 +33,7 @@ class Passwords:
     # argon2 takes tens of milliseconds of CPU by design: on the event loop it would stall every
     # other request (and the engine) for that long, per login.
     async def hash_async(self, password: str) -> str:
-        return await asyncio.to_thread(self.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.hash, password)
 
     async def verify_async(self, stored_hash: str | None, password: str) -> bool:
-        return await asyncio.to_thread(self.verify, stored_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.verify, stored_hash, password)

@@ -1,17 +1,18 @@
 """The live overview (the dashboard's read model), built from PostgreSQL alone so any API process can serve it.
 
 Service states are derived from the live-state columns the engine writes through and the
-snapshot instant; counters come from the campaigns' cached counts; throughput comes from
-`subtasks.attempted_at` / `settled_at` over the last minutes. Four queries per snapshot, all in
-one read-only repeatable-read transaction so the parts agree with each other.
+snapshot instant; counters come from the campaigns' cached counts; throughput comes from the
+per-minute send counters the engine writes behind (`send_minutes`, engine/live/send_minutes.py),
+never from a scan of recent subtasks. Four queries per snapshot, all in one read-only
+repeatable-read transaction so the parts agree with each other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
-from collections import defaultdict
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any, Awaitable, Callable, Literal, Mapping
@@ -25,7 +26,7 @@ from engine.domain.quota_day import format_hhmm, quota_day
 from engine.domain.send_window import window_of
 from engine.infra.queries import Q
 from engine.live.leadership import LeaderView, read_leader
-from engine.live.progress import figures
+from engine.live.progress import RATE_MINUTES, figures
 
 _UTC = ZoneInfo("UTC")
 
@@ -99,6 +100,11 @@ class Overview(msgspec.Struct):
     totals: Totals
     # Which engine leads (administrators only; None for a user, or before any engine led).
     leader: LeaderView | None = None
+    # How many items each list has in the whole snapshot: the lists above are its first page
+    # (`limit`); GET /monitor/services, /monitor/campaigns and /monitor/users page through the rest.
+    services_total: int = 0
+    campaigns_total: int = 0
+    users_total: int = 0
 
 
 def service_state(row: Mapping[str, Any], now: datetime) -> tuple[ServiceLiveState, float]:
@@ -128,40 +134,51 @@ def service_state(row: Mapping[str, Any], now: datetime) -> tuple[ServiceLiveSta
 class _Set(IntEnum):
     """GROUPING() values of the three grouping sets of monitor.recent."""
 
-    SERVICE_MINUTE = 3
+    SERVICE = 3
     CAMPAIGN = 5
     USER = 6
 
 
-class _Recent:
-    """The last ten minutes of requests, folded by service-minute, campaign and user."""
+_OLDEST_FIRST = tuple(f"m{ago}" for ago in range(MINUTES - 1, -1, -1))
 
-    def __init__(self, rows: list[asyncpg.Record]):
-        self.per_service: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0] * MINUTES)
+
+class _Recent:
+    """The last ten minute buckets of sends, folded by service, campaign and user.
+
+    Bucket 0 is the current minute so far, 9 nine minutes back. A campaign's rate is taken over
+    the last five buckets (`span` seconds: four whole minutes plus the current one so far); "the
+    last minute" counts the current bucket plus the share of the previous one still within 60 s.
+    """
+
+    def __init__(self, rows: list[asyncpg.Record], now: datetime):
+        self.into_minute = now.second + now.microsecond / 1e6
+        self.span = (RATE_MINUTES - 1) * 60.0 + self.into_minute
+        rest = max(0.0, 1.0 - self.into_minute / 60.0)
+        self.per_service: dict[uuid.UUID, list[int]] = {}
         self.settled: dict[uuid.UUID, int] = {}
         self.per_user: dict[uuid.UUID, int] = {}
         self.last_minute_by_user: dict[uuid.UUID, int] = {}
         for r in rows:
             match r["grouping_set"]:
-                case _Set.SERVICE_MINUTE:
-                    # Oldest first: index 0 is nine minutes ago, the last index the last 60 seconds.
-                    self.per_service[r["service_id"]][MINUTES - 1 - r["ago"]] = r["attempts"]
+                case _Set.SERVICE:
+                    # Oldest first: index 0 is nine minutes ago, the last index this minute.
+                    self.per_service[r["service_id"]] = [r[k] or 0 for k in _OLDEST_FIRST]
                 case _Set.CAMPAIGN:
-                    self.settled[r["campaign_id"]] = r["settled_recent"]
+                    self.settled[r["campaign_id"]] = r["rate"] or 0
                 case _Set.USER:
-                    self.per_user[r["user_id"]] = r["attempts"]
-                    self.last_minute_by_user[r["user_id"]] = r["last_minute"]
+                    self.per_user[r["user_id"]] = r["total"] or 0
+                    self.last_minute_by_user[r["user_id"]] = round((r["m0"] or 0) + (r["m1"] or 0) * rest)
         self.total = sum(self.per_user.values())
         self.last_minute = sum(self.last_minute_by_user.values())
 
 
-def _service(row: asyncpg.Record, now: datetime, tz: ZoneInfo, recent: _Recent) -> ServiceView:
+def _service(row: asyncpg.Record, now: datetime, next_reset: Callable[[Any], datetime], recent: _Recent) -> ServiceView:
     state, wait = service_state(row, now)
     return ServiceView(
         id=row["id"], name=row["name"], provider=row["provider"], enabled=row["enabled"], state=state,
         interval_remaining=round(wait, 3), send_interval=row["send_interval"], used_today=row["used_today"],
         remaining_today=row["remaining_today"], daily_quota=row["daily_quota"],
-        reset_time=format_hhmm(row["reset_time"]), next_reset_at=quota_day(row["reset_time"], tz, now).next_reset,
+        reset_time=format_hhmm(row["reset_time"]), next_reset_at=next_reset(row["reset_time"]),
         consecutive_failures=row["consecutive_failures"], abnormal_reason=row["abnormal_reason"],
         sends_per_minute=list(recent.per_service.get(row["id"], [0] * MINUTES)))
 
@@ -173,7 +190,7 @@ def _campaign(row: asyncpg.Record, now: datetime, recent: _Recent) -> CampaignVi
     progress = min(1.0, done / total) if total else (1.0 if row["status"] == "completed" else 0.0)
     # A send window is stored with its zone; the ETA adds its closed hours.
     f = figures(row["status"], total, pending, recent.settled.get(row["id"], 0), row["started_at"], now,
-                window_of(row["send_window"], _UTC), row["pause_reason"])
+                window_of(row["send_window"], _UTC), row["pause_reason"], span=recent.span)
     reason = row["pause_reason"]
     return CampaignView(
         id=row["id"], name=row["name"], owner=row["owner"], owner_id=row["owner_id"], status=row["status"],
@@ -188,10 +205,12 @@ async def build_overview(pool: asyncpg.Pool, now: datetime, tz: ZoneInfo, viewer
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         service_rows = await conn.fetch(Q["monitor.services"], viewer)
         campaign_rows = await conn.fetch(Q["monitor.campaigns"], now, viewer)
-        recent = _Recent(await conn.fetch(Q["monitor.recent"], now))
+        recent = _Recent(await conn.fetch(Q["monitor.recent"], now), now)
         user_rows = await conn.fetch(Q["monitor.users"], viewer)
         leader = await read_leader(conn) if viewer is None else None
-    services = [_service(r, now, tz, recent) for r in service_rows]
+    # A fleet shares a handful of reset times: each one's next reset is worked out once per snapshot.
+    next_reset = functools.lru_cache(maxsize=None)(lambda reset_time: quota_day(reset_time, tz, now).next_reset)
+    services = [_service(r, now, next_reset, recent) for r in service_rows]
     campaigns = [_campaign(r, now, recent) for r in campaign_rows]
     users = [UserView(id=r["id"], username=r["username"], quota_remaining=r["quota_remaining"],
                       running_campaigns=r["running_campaigns"],
@@ -205,7 +224,8 @@ async def build_overview(pool: asyncpg.Pool, now: datetime, tz: ZoneInfo, viewer
         sent_last_minute=recent.last_minute if viewer is None else recent.last_minute_by_user.get(viewer, 0),
         pending=sum(c.pending for c in campaigns if c.status in ("running", "paused", "pending")))
     return Overview(now=now, business_tz=tz.key, services=services, campaigns=campaigns, users=users,
-                    totals=totals, leader=leader)
+                    totals=totals, leader=leader, services_total=len(services), campaigns_total=len(campaigns),
+                    users_total=len(users))
 
 
 async def campaign_owners(pool: asyncpg.Pool, campaign_ids: list[uuid.UUID]) -> dict[str, str]:

@@ -12,13 +12,13 @@ WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
 ORDER BY seq LIMIT $3 OFFSET $4;
 
 -- name: progress
+-- $1 campaign, $2 first minute bucket of the rate, $3 now. Counts from the campaign's counters
+-- (kept by every settle, cancel and start); in flight from the partial `subtasks_sending` index;
+-- the rate from the per-minute send counters: never a count of the campaign's subtasks.
 SELECT c.id, c.status, c.pause_reason, c.failure_reason, c.total, c.started_at, c.finished_at, c.send_window,
-       count(*) FILTER (WHERE s.status = 'pending')::int AS pending,
-       count(*) FILTER (WHERE s.status = 'sending')::int AS sending,
-       count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
-       count(*) FILTER (WHERE s.status = 'failed')::int AS failed,
-       count(*) FILTER (WHERE s.status = 'cancelled')::int AS cancelled,
-       count(*) FILTER (WHERE s.settled_at > $2 AND s.status IN ('sent', 'failed'))::int AS recent
-FROM campaigns c LEFT JOIN subtasks s ON s.campaign_id = c.id
-WHERE c.id = $1
-GROUP BY c.id;
+       c.sent_count AS sent, c.failed_count AS failed, c.cancelled_count AS cancelled,
+       (SELECT count(*) FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'sending')::int AS sending,
+       (SELECT coalesce(sum(m.sent + m.failed), 0) FROM send_minutes m
+         WHERE m.campaign_id = c.id AND m.minute >= $2 AND m.minute <= $3)::int AS recent
+FROM campaigns c
+WHERE c.id = $1;

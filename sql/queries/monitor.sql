@@ -28,28 +28,23 @@ ORDER BY CASE c.status WHEN 'running' THEN 0 WHEN 'paused' THEN 1 WHEN 'pending'
          c.created_at, c.id;
 
 -- name: recent
--- $1 now. Requests of the last 10 minutes folded three ways in one pass (grouping sets), so the
--- answer has one row per service-minute, per campaign and per user, never one per subtask:
---   grouping_set 3: (service_id, ago) — `ago` 0 is the last 60 seconds, 9 nine minutes back;
---   grouping_set 5: (campaign_id), with how many settled in the last 5 minutes (its rate);
---   grouping_set 6: (user_id), with how many of them in the last minute.
--- Walks the subtasks_service_attempt index once per service, over the last 10 minutes only.
-WITH recent AS (
-    SELECT s.service_id, s.campaign_id, c.user_id, s.status, s.settled_at,
-           least(9, floor(extract(epoch FROM $1::timestamptz - s.attempted_at) / 60))::int AS ago
-    FROM services sv
-    JOIN subtasks s ON s.service_id = sv.id
-                   AND s.attempted_at > $1::timestamptz - interval '10 minutes'
-                   AND s.attempted_at <= $1::timestamptz
-    JOIN campaigns c ON c.id = s.campaign_id
-)
-SELECT GROUPING(service_id, campaign_id, user_id) AS grouping_set, service_id, ago, campaign_id, user_id,
-       count(*) AS attempts,
-       count(*) FILTER (WHERE ago = 0) AS last_minute,
-       count(*) FILTER (WHERE status IN ('sent', 'failed')
-                          AND settled_at > $1::timestamptz - interval '5 minutes') AS settled_recent
-FROM recent
-GROUP BY GROUPING SETS ((service_id, ago), (campaign_id), (user_id));
+-- $1 now. The per-minute send counters the engine writes behind (send_minutes) of the last ten
+-- minute buckets, folded three ways in one pass (grouping sets): one row per active service,
+-- campaign and user, never one per subtask. `m0` is the current minute so far, `m9` nine minutes
+-- back; `rate` the last five buckets (a campaign's rate); `total` all ten (a user's share).
+--   grouping_set 3: service_id; 5: campaign_id; 6: user_id.
+SELECT GROUPING(service_id, campaign_id, user_id) AS grouping_set, service_id, campaign_id, user_id,
+       sum(n) FILTER (WHERE ago = 0) AS m0, sum(n) FILTER (WHERE ago = 1) AS m1,
+       sum(n) FILTER (WHERE ago = 2) AS m2, sum(n) FILTER (WHERE ago = 3) AS m3,
+       sum(n) FILTER (WHERE ago = 4) AS m4, sum(n) FILTER (WHERE ago = 5) AS m5,
+       sum(n) FILTER (WHERE ago = 6) AS m6, sum(n) FILTER (WHERE ago = 7) AS m7,
+       sum(n) FILTER (WHERE ago = 8) AS m8, sum(n) FILTER (WHERE ago = 9) AS m9,
+       sum(n) FILTER (WHERE ago < 5) AS rate, sum(n) AS total
+FROM (SELECT service_id, campaign_id, user_id, sent + failed AS n,
+             (extract(epoch FROM date_trunc('minute', $1::timestamptz) - minute) / 60)::int AS ago
+      FROM send_minutes
+      WHERE minute > $1::timestamptz - interval '10 minutes' AND minute <= $1::timestamptz) m
+GROUP BY GROUPING SETS ((service_id), (campaign_id), (user_id));
 
 -- name: users
 -- $1 user. Admins: every account with the user role. Users: themselves.

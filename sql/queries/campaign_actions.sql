@@ -7,7 +7,7 @@ SELECT id, user_id, status, pause_reason FROM campaigns WHERE id = $1 AND (user_
 -- name: subtasks
 SELECT id, seq, email, template_id, status, service_id, from_address, attempted_at, settled_at,
        message_id, error, count(*) OVER () AS total
-FROM subtasks
+FROM subtasks_all                  -- archived ones too (edm archive)
 WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
 ORDER BY seq LIMIT $3 OFFSET $4;
 
@@ -19,6 +19,6 @@ SELECT c.id, c.status, c.pause_reason, c.failure_reason, c.total, c.started_at, 
        count(*) FILTER (WHERE s.status = 'failed')::int AS failed,
        count(*) FILTER (WHERE s.status = 'cancelled')::int AS cancelled,
        count(*) FILTER (WHERE s.settled_at > $2 AND s.status IN ('sent', 'failed'))::int AS recent
-FROM campaigns c LEFT JOIN subtasks s ON s.campaign_id = c.id
+FROM campaigns c LEFT JOIN subtasks_all s ON s.campaign_id = c.id     -- archived ones too
 WHERE c.id = $1
 GROUP BY c.id;

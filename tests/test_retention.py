@@ -177,8 +177,9 @@ async def test_unfinished_and_recent_campaigns_stay(admin: Api, deps: Deps) -> N
     # A cancelled campaign whose last send is still settling is left for a later run.
     late = await make_campaign(pool, uid, planned=1)
     await pool.execute("UPDATE campaigns SET status = 'cancelled', finished_at = $2 WHERE id = $1", late, START)
-    await pool.execute("INSERT INTO subtasks (campaign_id, seq, email, template_id, status) SELECT $1, 1, "
-                       "'a@example.net', template_id, 'sending' FROM campaign_templates WHERE campaign_id = $1", late)
+    await pool.execute("INSERT INTO subtasks (campaign_id, seq, email, template_id, status, from_address) "
+                       "SELECT $1, 1, 'a@example.net', template_id, 'sending', 'n@mail.example.com' "
+                       "FROM campaign_templates WHERE campaign_id = $1", late)
     dry = await archive_finished(pool, now - timedelta(days=1), now, dry_run=True)
     assert {c.id for c in dry.campaigns} == {ids["old"], late}
     assert await pool.fetchval("SELECT count(*) FROM subtasks_archive") == 0

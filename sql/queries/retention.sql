@@ -15,7 +15,9 @@ ORDER BY c.finished_at, c.id;
 -- Nothing pending or sending may be left (a cancelled campaign's last sends settle first).
 UPDATE campaigns c SET archived_at = $2
 WHERE c.id = $1 AND c.archived_at IS NULL AND c.status IN ('completed', 'cancelled') AND c.finished_at < $3
-  AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status IN ('pending', 'sending'))
+  AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'sending'
+                                              AND s.from_address IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'pending')
 RETURNING c.id;
 
 -- name: move_batch

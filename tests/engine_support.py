@@ -207,7 +207,8 @@ async def check_invariants(pool: asyncpg.Pool, esp: FakeEsp | None, settings: Se
     assert not bad, f"campaign counters differ from subtasks: {bad}"
     bad = await pool.fetch("""
         SELECT v.name, v.used_today,
-               (SELECT count(*) FROM subtasks_all s WHERE s.service_id = v.id AND s.attempted_at >= v.quota_day_start) AS n
+               (SELECT count(*) FROM subtasks_all s
+                 WHERE s.service_id = v.id AND s.attempted_at >= v.quota_day_start) AS n
         FROM services v
         WHERE v.used_today <> (SELECT count(*) FROM subtasks_all s
                                WHERE s.service_id = v.id AND s.attempted_at >= v.quota_day_start)""")

@@ -51,8 +51,8 @@ async def _settled_table_with_some_in_flight(pool: asyncpg.Pool, deps: Any) -> t
             "CASE WHEN $3 = 'sent' THEN $5::timestamptz END FROM generate_series(1, $2) g",
             campaign, n, status, service, NOW)
     await pool.execute("VACUUM ANALYZE subtasks")
-    await pool.execute("UPDATE subtasks SET status = 'sending', service_id = $2, attempted_at = $3, from_address = 'n@x.example' "
-                       "WHERE campaign_id = $1", live, service, NOW)
+    await pool.execute("UPDATE subtasks SET status = 'sending', service_id = $2, attempted_at = $3, "
+                       "from_address = 'n@x.example' WHERE campaign_id = $1", live, service, NOW)
     ids = [r["id"] for r in await pool.fetch("SELECT id FROM subtasks WHERE campaign_id = $1 ORDER BY seq LIMIT 500",
                                              live)]
     return service, ids
@@ -87,4 +87,5 @@ async def test_start_up_recount_reads_only_the_active_campaigns_rows(deps) -> No
     # table; here, with it disabled, the whole campaign_id index with the OR as a filter).
     assert not [n for n in _scans(raw, "subtasks") if n["Node Type"] == "Seq Scan"]
     probes = [n for n in _nodes(raw) if n.get("Index Name", "").startswith("subtasks")]
-    assert probes and all("campaign_id =" in n.get("Index Cond", "") for n in probes), [(n.get("Index Cond"), n.get("Filter")) for n in probes]
+    assert probes and all("campaign_id =" in n.get("Index Cond", "") for n in probes), \
+        [(n.get("Index Cond"), n.get("Filter")) for n in probes]

@@ -133,10 +133,12 @@ async def test_an_interrupted_run_is_finished_by_the_next(admin: Api, deps: Deps
     await pool.execute(
         """INSERT INTO subtasks (campaign_id, seq, email, template_id, status, service_id, from_address,
                                  attempted_at, settled_at, error)
-           SELECT $1, g, 'r' || g || '@example.net', (SELECT template_id FROM campaign_templates WHERE campaign_id = $1),
+           SELECT $1, g, 'r' || g || '@example.net',
+                  (SELECT template_id FROM campaign_templates WHERE campaign_id = $1),
                   CASE WHEN g % 5 = 0 THEN 'failed' ELSE 'sent' END, $2, 'news@mail.example.com',
-                  $3::timestamptz + g * interval '1 s', $3::timestamptz + g * interval '1 s', CASE WHEN g % 5 = 0 THEN 'X: no' END
-           FROM generate_series(1, $4) g""", campaign, service, START, N)
+                  t, t, CASE WHEN g % 5 = 0 THEN 'X: no' END
+           FROM generate_series(1, $4) g, LATERAL (SELECT $3::timestamptz + g * interval '1 s' AS t) x""",
+        campaign, service, START, N)
     await pool.execute("UPDATE campaigns SET status = 'completed', total = $2, sent_count = $3, failed_count = $4, "
                        "started_at = $5, finished_at = $5::timestamptz + interval '1 hour', reserved = 0 WHERE id = $1",
                        campaign, N, N - N // 5, N // 5, START)

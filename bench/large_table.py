@@ -9,8 +9,8 @@ settled subtasks of 200 old completed campaigns, then empty again (the two empty
 drift of a shared machine). The big table is filled with INSERT … SELECT generate_series over two
 connections with the subtasks indexes dropped, then the indexes are rebuilt and the table
 vacuumed and analysed, as autovacuum would have left a table that grew over months. It prints
-both rates, the ratio, and the table's size per million rows. --archive then times
-`edm archive` (engine/store/retention.py) moving every old campaign out of the hot table.
+both rates, the ratio, and the table's size per million rows. --archive also times `edm archive`
+(engine/store/retention.py) moving every old campaign out of the hot table, right after the 20M run.
 --keep leaves the big database in place (its URL is printed) for EXPLAIN; drop it by hand.
 """
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak faults fuzz typecheck lint bench-fanout bench-dispatch bench-http bench-lateness bench-memory loadtest bench-api clean
+.PHONY: demo test soak faults fuzz typecheck lint bench-fanout bench-dispatch bench-http bench-lateness bench-memory bench-large-table loadtest bench-api clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,12 @@ bench-memory: $(STAMP)
 bench-dispatch: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/dispatch.py --services 12000 --subtasks 120000 --users 4
+
+# Dispatch beside 20M settled subtasks vs an empty table (about 25 min, 9 GB of disk while it runs),
+# then `edm archive` of the 20M; and what monthly partitions would cost the by-id statements.
+bench-large-table: $(STAMP)
+	$(BIN)/python bench/large_table.py --archive
+	$(BIN)/python bench/partition_lookup.py
 
 # Locust against a running product (`make demo`; EDM_API to point elsewhere), then p50/p95/p99 per endpoint.
 loadtest: $(STAMP)

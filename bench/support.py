@@ -28,7 +28,7 @@ def server_url() -> str:
 
 
 @contextlib.asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
+async def fresh_database(keep: bool = False) -> AsyncIterator[str]:
     base = server_url()
     name = f"edm_bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(base)
@@ -41,9 +41,10 @@ async def fresh_database() -> AsyncIterator[str]:
     try:
         yield url
     finally:
-        admin = await asyncpg.connect(base)
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+        if not keep:
+            admin = await asyncpg.connect(base)
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            await admin.close()
 
 
 async def seed_account(conn: asyncpg.Connection, contacts: int) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:

@@ -1,11 +1,11 @@
-"""Registration of the sub-commands owned by other modules (fake ESP, quota tool, dashboard)."""
+"""Registration of the sub-commands owned by other modules (fake ESP, quota tool, retention, dashboard)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Callable
 
-from edm import quota_tool
+from edm import quota_tool, retention_tool
 from tui import cli as tui_cli
 
 
@@ -17,4 +17,5 @@ def fake_esp(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(fn=esp.run)
 
 
-ALL: list[Callable[[argparse._SubParsersAction], None]] = [quota_tool.register, fake_esp, tui_cli.register]  # type: ignore[type-arg]
+ALL: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    quota_tool.register, retention_tool.register, fake_esp, tui_cli.register]

@@ -152,9 +152,10 @@ async def wait_status(pool: asyncpg.Pool, campaign_id: uuid.UUID, status: str, r
 
 async def check_invariants(pool: asyncpg.Pool, esp: FakeEsp | None, settings: Settings,
                            *, all_settled: bool = True) -> dict[str, Any]:
-    """Invariants (1)-(5) from the fake ESP's log and the database; returns a few figures."""
+    """Invariants (1)-(5) from the fake ESP's log and the database (hot and archived subtasks);
+    returns a few figures."""
     subtasks = await pool.fetch(
-        "SELECT id, campaign_id, status, service_id, attempted_at FROM subtasks")
+        "SELECT id, campaign_id, status, service_id, attempted_at FROM subtasks_all")
     services = {r["id"]: r for r in await pool.fetch("SELECT * FROM services")}
     by_id = {str(r["id"]): r for r in subtasks}
     # (3) no subtask id requested twice, and every request is a subtask the engine bound.
@@ -203,15 +204,16 @@ async def check_invariants(pool: asyncpg.Pool, esp: FakeEsp | None, settings: Se
         LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
                                   count(*) FILTER (WHERE status = 'failed') AS failed,
                                   count(*) FILTER (WHERE status = 'cancelled') AS cancelled
-                           FROM subtasks s WHERE s.campaign_id = c.id) x ON true
+                           FROM subtasks_all s WHERE s.campaign_id = c.id) x ON true
         WHERE c.status <> 'pending'
           AND (c.sent_count, c.failed_count, c.cancelled_count) <> (x.sent, x.failed, x.cancelled)""")
     assert not bad, f"campaign counters differ from subtasks: {bad}"
     bad = await pool.fetch("""
         SELECT v.name, v.used_today,
-               (SELECT count(*) FROM subtasks s WHERE s.service_id = v.id AND s.attempted_at >= v.quota_day_start) AS n
+               (SELECT count(*) FROM subtasks_all s
+                 WHERE s.service_id = v.id AND s.attempted_at >= v.quota_day_start) AS n
         FROM services v
-        WHERE v.used_today <> (SELECT count(*) FROM subtasks s
+        WHERE v.used_today <> (SELECT count(*) FROM subtasks_all s
                                WHERE s.service_id = v.id AND s.attempted_at >= v.quota_day_start)""")
     assert not bad, f"service used_today differs from subtasks: {[dict(r) for r in bad]}"
     bad = await pool.fetch("""

@@ -62,9 +62,10 @@ async def add_attempts(pool: asyncpg.Pool, campaign_id: uuid.UUID, service_id: u
                        status: str = "sent", first_seq: int = 0) -> None:
     """`n` subtasks sent through a service at `at` (settled one second later), counted in the
     per-minute send counters as the engine's recorder writes them."""
+    # With its from-address, as a bind writes it (a `sending` row must have one: subtasks_sending_from).
     await pool.executemany(
-        "INSERT INTO subtasks (campaign_id, seq, email, template_id, status, service_id, attempted_at, settled_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO subtasks (campaign_id, seq, email, template_id, status, service_id, attempted_at, settled_at,"
+        " from_address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'news@mail.example.com')",
         [(campaign_id, first_seq + i, f"r{first_seq + i}@example.com", uuid.uuid4(), status, service_id, at,
           at + timedelta(seconds=1)) for i in range(n)])
     if status in ("sent", "failed"):

@@ -84,7 +84,7 @@ async def test_settle_reaches_subtasks_by_key_or_by_the_rows_in_flight(deps, sta
     assert scans, plan
     for scan in scans:
         assert scan["Node Type"] in ("Index Scan", "Bitmap Heap Scan", "Bitmap Index Scan"), scan
-        assert scan.get("Index Name", "subtasks_sending") in ("subtasks_pkey", "subtasks_sending"), scan
+        assert scan.get("Index Name", "subtasks_in_flight") in ("subtasks_pkey", "subtasks_in_flight"), scan
     bitmaps = [p for p in _nodes(plan) if p.get("Node Type") == "Bitmap Index Scan"]
-    assert all(p["Index Name"] in ("subtasks_pkey", "subtasks_sending") for p in bitmaps), bitmaps
+    assert all(p["Index Name"] in ("subtasks_pkey", "subtasks_in_flight") for p in bitmaps), bitmaps
     assert not any(p.get("Relation Name") == "services" for p in _nodes(plan)), "a settle writes no counters"

@@ -191,7 +191,7 @@ async def test_throughput_reads_the_minute_counters_not_subtasks(deps) -> None:
     plan = "\n".join(r[0] for r in await deps.pool.fetch("EXPLAIN " + Q["campaign_actions.progress"],
                                                         uuid.uuid4(), NOW, NOW))
     # Progress: the in-flight count walks the partial index of sending rows, never every subtask.
-    assert "Seq Scan on subtasks" not in plan and "subtasks_sending" in plan, plan
+    assert "Seq Scan on subtasks" not in plan and "subtasks_in_flight" in plan, plan
 
 
 async def test_the_last_minute_counts_the_share_of_the_previous_bucket_still_within_60_s(

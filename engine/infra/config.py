@@ -80,6 +80,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     guard_hard_bounce_rate: float = 0.05
     # Own open pixel and click-redirect links in SMTP services' messages.
     smtp_tracking: bool = False
+    # Retention: `edm archive` without --older-than archives campaigns finished more than this
+    # many days ago (their subtasks leave the hot table; counts, history and logs stay). 0 = off.
+    retention_days: int = 0
 
     @property
     def tz(self) -> ZoneInfo:

@@ -24,6 +24,8 @@ async def retry_failed(pool: asyncpg.Pool, events: EventWriter, campaign_id: uui
         if row["status"] not in ("completed", "cancelled"):
             raise InvalidState(f"a {row['status']} campaign cannot be retried; wait until it is finished",
                                field="status")
+        if await conn.fetchval(Q["retention.archived_at"], campaign_id) is not None:
+            raise InvalidState("the campaign is archived (edm archive): its recipients are history", field="id")
         ids = [r["id"] for r in await conn.fetch(Q["feedback.retryable"], campaign_id, row["user_id"])]
         if not ids:
             raise InvalidState("no failed recipient is worth retrying", field="id")

@@ -192,11 +192,12 @@ SELECT id, 'unfrozen', 'unfrozen by an administrator', $2, $3 FROM thawed
 RETURNING service_id;
 
 -- name: complete_campaigns
--- Completed = every subtask settled; the NOT EXISTS walks the two partial indexes only.
+-- Completed = every subtask settled; in flight = subtasks_in_flight (from_address names its predicate).
 UPDATE campaigns c SET status = 'completed', pause_reason = NULL, finished_at = $2, updated_at = now()
 WHERE c.id = ANY($1::uuid[]) AND c.status IN ('running', 'paused')
   AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'pending')
-  AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'sending')
+  AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.campaign_id = c.id AND s.status = 'sending'
+                                              AND s.from_address IS NOT NULL)
 RETURNING c.id, c.user_id, c.sent_count, c.failed_count;
 
 -- name: set_pause

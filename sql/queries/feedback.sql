@@ -4,13 +4,13 @@
 -- The subtask a callback is about, by the subtask id the engine sends as custom args (a primary
 -- key probe); only a subtask sent through this service ($2; NULL = any) matches.
 SELECT s.id, s.campaign_id, s.email, s.service_id, s.status, c.user_id
-FROM subtasks s JOIN campaigns c ON c.id = s.campaign_id
+FROM subtasks_all s JOIN campaigns c ON c.id = s.campaign_id   -- an archived campaign's late callbacks too
 WHERE s.id = $1 AND ($2::uuid IS NULL OR s.service_id = $2);
 
 -- name: match_email
 -- A bounce reported by address for one campaign (the generic bounce endpoint).
 SELECT s.id, s.campaign_id, s.email, s.service_id, s.status, c.user_id
-FROM subtasks s JOIN campaigns c ON c.id = s.campaign_id
+FROM subtasks_all s JOIN campaigns c ON c.id = s.campaign_id
 WHERE s.campaign_id = $1 AND lower(s.email) = lower($2)
 ORDER BY s.attempted_at DESC NULLS LAST LIMIT 1;
 
@@ -98,7 +98,7 @@ WITH sends AS (
     SELECT (s.settled_at AT TIME ZONE $5)::date AS day,
            count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
            count(*) FILTER (WHERE s.status = 'failed')::int AS failed
-    FROM subtasks s JOIN campaigns c ON c.id = s.campaign_id
+    FROM subtasks_all s JOIN campaigns c ON c.id = s.campaign_id   -- archived campaigns' days too
     WHERE s.settled_at >= $4 AND s.status IN ('sent', 'failed')
       AND CASE $1 WHEN 'service' THEN s.service_id = $2 WHEN 'user' THEN c.user_id = $2
                   ELSE s.campaign_id = $2 END
@@ -135,13 +135,14 @@ WITH upd AS (
 SELECT id FROM upd;
 
 -- name: subtask_owner
+-- Links in old messages keep working after edm archive (subtasks_all).
 SELECT s.id, s.campaign_id, s.email, s.service_id, c.user_id
-FROM subtasks s JOIN campaigns c ON c.id = s.campaign_id WHERE s.id = $1;
+FROM subtasks_all s JOIN campaigns c ON c.id = s.campaign_id WHERE s.id = $1;
 
 -- name: campaign_counts
 -- Sent and failed recomputed from the subtasks (the campaign row's counters are caches).
 SELECT c.total, c.suppressed_count, c.attempts,
        count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
        count(*) FILTER (WHERE s.status = 'failed')::int AS failed
-FROM campaigns c LEFT JOIN subtasks s ON s.campaign_id = c.id
+FROM campaigns c LEFT JOIN subtasks_all s ON s.campaign_id = c.id
 WHERE c.id = $1 GROUP BY c.id;

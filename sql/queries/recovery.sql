@@ -4,7 +4,7 @@
 -- A subtask found `sending` may or may not have reached the provider: failed, never resent.
 WITH failed AS (
     UPDATE subtasks SET status = 'failed', error = $1, settled_at = $2
-    WHERE status = 'sending'
+    WHERE status = 'sending' AND from_address IS NOT NULL   -- every sending row; subtasks_in_flight
     RETURNING campaign_id
 )
 SELECT campaign_id, count(*)::int AS n FROM failed GROUP BY campaign_id;
@@ -15,18 +15,19 @@ SELECT campaign_id, count(*)::int AS n FROM failed GROUP BY campaign_id;
 -- no longer active, yet its failed_count moved.
 UPDATE campaigns c
 SET sent_count = x.sent, failed_count = x.failed, cancelled_count = x.cancelled, total = x.total
-FROM (
-    SELECT s.campaign_id,
-           count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
+FROM (SELECT id FROM campaigns WHERE status IN ('running', 'paused')
+      UNION SELECT unnest($1::uuid[])) a
+CROSS JOIN LATERAL (
+    -- One campaign at a time through subtasks_campaign_id_seq_key: the recount reads these
+    -- campaigns' rows only, however many settled ones the table holds (an `IN (…) OR = ANY(…)`
+    -- over the whole table planned a sequential scan: 6 s on 20M rows).
+    SELECT count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
            count(*) FILTER (WHERE s.status = 'failed')::int AS failed,
            count(*) FILTER (WHERE s.status = 'cancelled')::int AS cancelled,
            count(*)::int AS total
-    FROM subtasks s
-    WHERE s.campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'paused'))
-       OR s.campaign_id = ANY($1::uuid[])
-    GROUP BY s.campaign_id
+    FROM subtasks s WHERE s.campaign_id = a.id
 ) x
-WHERE c.id = x.campaign_id
+WHERE c.id = a.id AND x.total > 0
   AND (c.sent_count, c.failed_count, c.cancelled_count, c.total) IS DISTINCT FROM (x.sent, x.failed, x.cancelled, x.total)
 RETURNING c.id;
 

@@ -25,6 +25,7 @@ from tests.engine_support import (
     new_engine,
     quiet,
     request_count,
+    requests_answered,
     running,
     wait_status,
 )
@@ -95,7 +96,7 @@ async def test_no_ramp_day_gets_more_than_its_quota(deps: Deps) -> None:
 
         async def requests(n: int) -> None:
             async def check() -> bool:
-                return await request_count(pool) >= n
+                return await requests_answered(pool, n)  # started, not just bound: the clock moves next
             await eventually(check, what=f"{n} requests")
 
         async with running(engine):

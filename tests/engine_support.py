@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, NamedTuple
 
 import asyncpg
 
@@ -92,6 +92,29 @@ async def make_campaign(pool: asyncpg.Pool, user_id: uuid.UUID, *, planned: int,
             await quota_ledger.apply(conn, user_id, -planned, "reserve", campaign_id=campaign_id,
                                      reason="campaign saved")
     return campaign_id  # type: ignore[no-any-return]
+
+
+class Seeded(NamedTuple):
+    """What `seed_campaign` made: `user, (service,), campaign = await seed_campaign(...)`."""
+    user: uuid.UUID
+    services: list[uuid.UUID]
+    campaign: uuid.UUID
+
+
+async def seed_campaign(deps: Any, now: datetime, *, base_url: str, contacts: int, services: int = 1,
+                        quota: int | None = None, planned: int | None = None, templates: int = 1,
+                        scheduled_at: datetime | None = None, **service: Any) -> Seeded:
+    """The setup most engine tests share: a user with `quota` (default: the contacts), `services`
+    alike services (`service` are make_service's keywords) mapped to them, `contacts` contacts and
+    a pending campaign reserving `planned` (default: the contacts)."""
+    pool, settings = deps.pool, deps.settings
+    user = await make_user(pool, quota=contacts if quota is None else quota)
+    ids = [await make_service(pool, deps.box, settings, now, base_url=base_url, **service) for _ in range(services)]
+    await map_user(pool, user, ids)
+    await make_contacts(pool, user, contacts)
+    campaign = await make_campaign(pool, user, planned=contacts if planned is None else planned,
+                                   templates=templates, scheduled_at=scheduled_at)
+    return Seeded(user, ids, campaign)
 
 
 # -- the fake ESP and the engine ------------------------------------------------------------------

@@ -24,16 +24,15 @@ from engine.store.alert_models import ChannelIn, RuleIn
 from engine.store.alerts import AlertStore
 from tests.alert_support import Receiver, receiver
 from tests.engine_support import (
-    eventually,
     check_invariants,
+    eventually,
     fake_esp,
     make_campaign,
-    make_contacts,
     make_service,
     make_user,
-    map_user,
     new_engine,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -273,11 +272,8 @@ async def test_a_hanging_channel_never_holds_up_dispatch(deps: Deps) -> None:
         rec.hang = 60  # never answers within the test
         channel = await _channel(deps, rec, "webhook")
         await _rule(deps, "service_quota_used", [channel], threshold=1)
-        user = await make_user(pool, quota=20)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, daily_quota=100)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 20)
-        campaign = await make_campaign(pool, user, planned=20)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=20,
+                                                         daily_quota=100)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         alerts = AlertRuntime(pool, clock, deps.box, settings.tz, Sources(),
                               AlertOptions(evaluate_every=0.05, delivery=DeliveryOptions(timeout=120)))

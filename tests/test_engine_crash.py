@@ -21,9 +21,9 @@ from tests.engine_support import (
     make_contacts,
     make_service,
     make_user,
-    map_user,
     new_engine,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -40,11 +40,7 @@ async def test_kill_mid_campaign_then_restart(deps) -> None:
     clock = ScaledClock(START, factor=50)
     # Slow answers: requests are in flight (rows `sending`) when the engine dies.
     async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=150))) as (url, esp):
-        user = await make_user(pool, quota=40)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 40)
-        campaign = await make_campaign(pool, user, planned=40)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=40, services=3)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         await engine.start()
 
@@ -77,11 +73,7 @@ async def test_standby_takes_over_when_the_active_engine_dies(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=20)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 20)
-        campaign = await make_campaign(pool, user, planned=20)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=20)
         active, _ = new_engine(settings, pool, clock, deps.box)
         standby, _ = new_engine(settings, pool, clock, deps.box)
         await active.start()
@@ -125,11 +117,8 @@ async def test_commands_given_to_a_standby_reach_the_leader(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=4)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=3600)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 4)
-        campaign = await make_campaign(pool, user, planned=4)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=4,
+                                                         send_interval=3600)
         leader, _ = new_engine(settings, pool, clock, deps.box)
         standby, _ = new_engine(settings, pool, clock, deps.box)
         async with running(leader):
@@ -159,11 +148,7 @@ async def test_a_leader_whose_lease_was_taken_binds_nothing_and_steps_down(deps)
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=30)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(2)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 30)
-        campaign = await make_campaign(pool, user, planned=30)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=30, services=2)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             async def some_sent() -> bool:
@@ -220,11 +205,7 @@ async def test_sigkill_of_an_engine_process_then_restart(deps, database_url) -> 
     anchor = time.time()
     clock = ScaledClock(START, factor=50, wall_anchor=anchor)
     async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=150))) as (url, esp):
-        user = await make_user(pool, quota=40)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 40)
-        campaign = await make_campaign(pool, user, planned=40)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=40, services=3)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.engine_proc", "--db", database_url, "--data-dir", settings.data_dir,
             "--start", START.isoformat(), "--anchor", str(anchor), "--factor", "50",
@@ -260,11 +241,7 @@ async def test_sigkill_before_a_counters_write_behind_then_recount(deps, databas
     anchor = time.time()
     clock = ScaledClock(START, factor=50, wall_anchor=anchor)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=60)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 60)
-        campaign = await make_campaign(pool, user, planned=60)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=60, services=3)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.engine_proc", "--db", database_url, "--data-dir", settings.data_dir,
             "--start", START.isoformat(), "--anchor", str(anchor), "--factor", "50", "--counters-every", "3600",

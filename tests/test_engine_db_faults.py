@@ -22,6 +22,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     running,
+    seed_campaign,
 )
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
@@ -43,11 +44,7 @@ async def test_dropped_connections_never_stop_the_engine(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
     async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=20))) as (url, esp):
-        user = await make_user(pool, quota=60)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 60)
-        campaign = await make_campaign(pool, user, planned=60)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=60, services=3)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             killed = 0

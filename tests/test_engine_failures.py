@@ -7,19 +7,7 @@ from datetime import datetime, timezone
 
 from edm.fake_esp import FakeEspConfig, Knobs
 from engine.infra.scaled_clock import ScaledClock
-from tests.engine_support import (
-    check_invariants,
-    fake_esp,
-    make_campaign,
-    make_contacts,
-    make_service,
-    make_user,
-    map_user,
-    new_engine,
-    quiet,
-    running,
-    wait_status,
-)
+from tests.engine_support import check_invariants, fake_esp, new_engine, quiet, running, seed_campaign, wait_status
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 
@@ -29,11 +17,8 @@ async def test_ten_consecutive_failures_freeze_and_unfreeze_resumes(deps) -> Non
     clock = ScaledClock(START, factor=20)
     config = FakeEspConfig(users={"broken": Knobs(fail_all=True)})
     async with fake_esp(config) as (url, esp):
-        user = await make_user(pool, quota=15)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, api_user="broken")
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 15)
-        campaign = await make_campaign(pool, user, planned=15)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=15,
+                                                         api_user="broken")
         engine, sink = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await wait_status(pool, campaign, "paused", "NO_AVAILABLE_SERVICE")
@@ -66,11 +51,8 @@ async def test_a_hanging_provider_freezes_its_service_after_ten_requests_not_for
     clock = ScaledClock(START, factor=20)  # 1 s interval = 50 ms real
     config = FakeEspConfig(users={"hanging": Knobs(fail_all=True, latency_ms=3000)})
     async with fake_esp(config) as (url, esp):
-        user = await make_user(pool, quota=40)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, api_user="hanging")
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 40)
-        campaign = await make_campaign(pool, user, planned=40)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=40,
+                                                         api_user="hanging")
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await wait_status(pool, campaign, "paused", "NO_AVAILABLE_SERVICE", timeout=60)
@@ -92,11 +74,7 @@ async def test_two_services_on_one_pooled_connection_take_turns_and_nothing_fail
     clock = ScaledClock(START, factor=10)
     transport = EngageLabTransport(pool_limit=1, pool_wait=0.1, total_timeout=5)
     async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=500))) as (url, esp):
-        user = await make_user(pool, quota=6)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(2)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 6)
-        campaign = await make_campaign(pool, user, planned=6)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=6, services=2)
         engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport))
         async with running(engine):
             await wait_status(pool, campaign, "completed", timeout=60)
@@ -115,11 +93,7 @@ async def test_throttled_requests_go_back_to_pending_and_are_sent_later(deps) ->
     clock = ScaledClock(START, factor=50)
     config = FakeEspConfig(default=Knobs(throttle_rate=0.3, retry_after=2.0), seed=7)
     async with fake_esp(config) as (url, esp):
-        user = await make_user(pool, quota=30)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(2)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 30)
-        campaign = await make_campaign(pool, user, planned=30)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=30, services=2)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await wait_status(pool, campaign, "completed")

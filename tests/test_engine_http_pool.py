@@ -25,6 +25,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -49,12 +50,8 @@ async def test_requests_in_flight_never_exceed_the_pool_and_every_service_takes_
     n_services, per_service = 24, 4
     n = n_services * per_service
     async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=200))) as (url, esp):
-        user = await make_user(pool, quota=n)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url)
-                    for _ in range(n_services)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, n)
-        campaign = await make_campaign(pool, user, planned=n)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=n,
+                                                       services=n_services)
         engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport))
         async with running(engine):
             await wait_status(pool, campaign, "completed", timeout=60)

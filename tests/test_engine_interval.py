@@ -14,13 +14,9 @@ from tests.engine_support import (
     check_invariants,
     eventually,
     fake_esp,
-    make_campaign,
-    make_contacts,
-    make_service,
-    make_user,
-    map_user,
     new_engine,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -52,11 +48,7 @@ async def test_a_slow_bind_does_not_shorten_the_next_interval(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = SystemClock()
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=3)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=1)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 3)
-        campaign = await make_campaign(pool, user, planned=3)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=3, send_interval=1)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         engine.dispatcher.queries = SlowFirstBind(pool, engine.events, engine.lease)
         async with running(engine):
@@ -71,11 +63,7 @@ async def test_after_a_restart_the_next_request_allows_for_the_bind_to_send_dela
     pool, settings = deps.pool, deps.settings
     clock = SystemClock()
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=2)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=1)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 2)
-        campaign = await make_campaign(pool, user, planned=2)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=2, send_interval=1)
         first, _ = new_engine(settings, pool, clock, deps.box)
         first.dispatcher.queries = SlowFirstBind(pool, first.events, first.lease)
         async with running(first):
@@ -115,11 +103,7 @@ async def test_a_wall_clock_step_back_neither_stalls_nor_shortens_the_interval(d
     pool, settings = deps.pool, deps.settings
     clock = SteppedClock()
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=3)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=1)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 3)
-        campaign = await make_campaign(pool, user, planned=3)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=3, send_interval=1)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await eventually(lambda: _arrived(esp, 1), what="the first request")

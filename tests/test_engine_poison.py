@@ -21,6 +21,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -78,11 +79,7 @@ async def test_nul_in_provider_errors_never_blocks_settlement(deps) -> None:
     clock = ScaledClock(START, factor=50)
     poison = Knobs(error_rate=1.0, error_message="mailbox \u0000 full")
     async with fake_esp(FakeEspConfig(default=poison)) as (url, esp):
-        user = await make_user(pool, quota=6)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 6)
-        campaign = await make_campaign(pool, user, planned=6)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=6, services=3)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await wait_status(pool, campaign, "completed")
@@ -128,11 +125,8 @@ async def test_a_freeze_cancelled_by_an_unfreeze_is_not_written_without_a_reason
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=3)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 3)
-        campaign = await make_campaign(pool, user, planned=3, scheduled_at=START.replace(year=2030))
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=3,
+                                                         scheduled_at=START.replace(year=2030))
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             # A failure streak asked for a freeze, then an unfreeze + reload cleared the flag and

@@ -9,15 +9,12 @@ from tests.engine_support import (
     check_invariants,
     eventually,
     fake_esp,
-    make_campaign,
-    make_contacts,
     make_service,
-    make_user,
-    map_user,
     new_engine,
     quiet,
     requests_answered,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -39,12 +36,8 @@ async def test_reset_fires_once_on_time_and_once_after_an_outage(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = FakeClock(BEFORE_RESET)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=10)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, daily_quota=3,
-                                     send_interval=1, reset_time="02:00")
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 10)
-        campaign = await make_campaign(pool, user, planned=10)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=10, daily_quota=3,
+                                                         send_interval=1, reset_time="02:00")
         engine, sink = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await _requests(pool, 1)
@@ -93,12 +86,8 @@ async def test_reset_now_by_hand_clears_the_exhausted_pause(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = FakeClock(BEFORE_RESET - timedelta(hours=5))
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=3)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, daily_quota=2,
-                                     send_interval=1)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 3)
-        campaign = await make_campaign(pool, user, planned=3)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=3, daily_quota=2,
+                                                         send_interval=1)
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             await _requests(pool, 1)

@@ -22,6 +22,7 @@ from tests.engine_support import (
     request_count,
     requests_answered,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -63,11 +64,8 @@ async def test_a_scheduled_campaign_starts_at_its_time_not_before(deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = FakeClock(START)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=2)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 2)
-        campaign = await make_campaign(pool, user, planned=2, scheduled_at=START + timedelta(minutes=10))
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=2,
+                                                         scheduled_at=START + timedelta(minutes=10))
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             clock.advance(599)

@@ -8,17 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from engine.infra.scaled_clock import ScaledClock
-from tests.engine_support import (
-    check_invariants,
-    eventually,
-    fake_esp,
-    make_campaign,
-    make_contacts,
-    make_service,
-    make_user,
-    map_user,
-    new_engine,
-)
+from tests.engine_support import check_invariants, eventually, fake_esp, new_engine, seed_campaign
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 
@@ -29,12 +19,8 @@ async def test_ten_thousand_contact_campaign_completes_through_the_fake_esp(deps
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=10_000)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=1,
-                                       daily_quota=2_000) for _ in range(40)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 10_000)
-        campaign = await make_campaign(pool, user, planned=10_000, templates=3)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=10_000, services=40,
+                                                       send_interval=1, daily_quota=2_000, templates=3)
         engine, _ = new_engine(settings, pool, clock, deps.box, claim_batch=500)
         await engine.start()
         await engine.wait_leader(10)

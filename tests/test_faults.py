@@ -36,6 +36,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     running,
+    seed_campaign,
     wait_status,
 )
 from tests.throwaway_pg import ThrowawayPostgres
@@ -161,11 +162,7 @@ async def test_sigstop_of_the_leader_process(deps, database_url: str) -> None:
     clock = ScaledClock(datetime(2026, 11, 23, 4, 0, tzinfo=UTC), factor=20, wall_anchor=anchor)
     procs: list[asyncio.subprocess.Process] = []
     async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=20))) as (url, esp):
-        user = await make_user(pool, quota=300)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(4)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 300)
-        campaign = await make_campaign(pool, user, planned=300)
+        user, services, campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=300, services=4)
         logs = [Path(settings.data_dir) / f"sends-{k}.log" for k in range(2)]
 
         async def spawn(k: int) -> asyncio.subprocess.Process:

@@ -25,17 +25,7 @@ import pytest
 
 from engine.infra.clock import SystemClock
 from engine.providers import EngageLabTransport, ProviderFactory
-from tests.engine_support import (
-    check_invariants,
-    eventually,
-    make_campaign,
-    make_contacts,
-    make_service,
-    make_user,
-    map_user,
-    new_engine,
-    running,
-)
+from tests.engine_support import check_invariants, eventually, new_engine, running, seed_campaign
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -67,12 +57,8 @@ async def test_a_congested_pool_sends_everything_later_and_fails_nothing(deps, e
     pool, settings = deps.pool, deps.settings
     clock = SystemClock()
     n = SERVICES * PER_SERVICE
-    user = await make_user(pool, quota=n)
-    services = [await make_service(pool, deps.box, settings, clock.now(), base_url=esp_process, send_interval=1)
-                for _ in range(SERVICES)]
-    await map_user(pool, user, services)
-    await make_contacts(pool, user, n)
-    campaign = await make_campaign(pool, user, planned=n)
+    user, services, campaign = await seed_campaign(deps, clock.now(), base_url=esp_process, contacts=n,
+                                                   services=SERVICES, send_interval=1)
     transport = EngageLabTransport(pool_limit=100, pool_wait=2.0)
     engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport),
                            claim_batch=200)

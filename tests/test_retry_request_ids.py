@@ -11,18 +11,7 @@ from edm.fake_esp import FakeEspConfig, Knobs
 from engine.infra.scaled_clock import ScaledClock
 from engine.providers.base import request_id_of
 from engine.store.retry import retry_failed
-from tests.engine_support import (
-    eventually,
-    fake_esp,
-    make_campaign,
-    make_contacts,
-    make_service,
-    make_user,
-    map_user,
-    new_engine,
-    running,
-    wait_status,
-)
+from tests.engine_support import eventually, fake_esp, new_engine, running, seed_campaign, wait_status
 
 START = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
 
@@ -31,11 +20,8 @@ async def test_each_attempt_of_a_retried_subtask_has_its_own_request_id(deps) ->
     pool, settings = deps.pool, deps.settings
     clock = ScaledClock(START, factor=50)
     async with fake_esp(FakeEspConfig(users={"flaky": Knobs(error_rate=0.4)}, seed=3)) as (url, esp):
-        user = await make_user(pool, quota=100)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, api_user="flaky")
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 20)
-        campaign = await make_campaign(pool, user, planned=20)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=20, quota=100,
+                                                         api_user="flaky")
         engine, _ = new_engine(settings, pool, clock, deps.box)
         async with running(engine):
             for attempt in (2, 3):  # two retries of what failed (the provider keeps failing 40 %)

@@ -17,14 +17,12 @@ from tests.engine_support import (
     fake_esp,
     make_campaign,
     make_contacts,
-    make_service,
-    make_user,
-    map_user,
     new_engine,
     quiet,
     request_count,
     requests_answered,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -70,11 +68,8 @@ async def test_no_request_outside_the_window(deps: Deps) -> None:
     pool, settings = deps.pool, deps.settings
     clock = FakeClock(MON_0859_30)
     async with fake_esp() as (url, esp):
-        user = await make_user(pool, quota=12)
-        service = await make_service(pool, deps.box, settings, clock.now(), base_url=url, send_interval=10)
-        await map_user(pool, user, [service])
-        await make_contacts(pool, user, 12)
-        campaign = await make_campaign(pool, user, planned=12)
+        user, (service,), campaign = await seed_campaign(deps, clock.now(), base_url=url, contacts=12,
+                                                         send_interval=10)
         window = {"start": "09:00", "end": "09:01"}
         await pool.execute("UPDATE campaigns SET send_window = $2 WHERE id = $1", campaign, window)
         engine, _ = new_engine(settings, pool, clock, deps.box)

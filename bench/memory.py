@@ -1,18 +1,22 @@
 """Memory: resident size of one engine process holding a large fleet in its hot state.
 
     .venv/bin/python bench/memory.py [--services 10000] [--users 100000] [--campaigns 10000] [--per-campaign 200]
+                                     [--keep | --database URL] [--trace]
 
 Builds the fleet in a fresh database (services at a one-hour interval that have just sent, so
 nothing is dispatched while the figure is taken; users each mapped to one service; one running
 campaign for each of the first `--campaigns` users, with its subtasks), starts the engine as
 `edm serve` would (leader, hot state loaded, every campaign's claim buffer filled), waits for
 the claims to go quiet and prints RSS beside the same process before the engine started.
+`--keep` leaves the seeded database for later runs (`--database URL` runs on it without seeding,
+within the hour its services wait): before/after comparisons on the same rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import time
 import tracemalloc
@@ -94,9 +98,17 @@ async def seed(url: str, box: SecretBox, settings: Settings, services: int, user
 
 async def main(args: argparse.Namespace) -> None:
     settings = Settings.from_env({})
-    box = SecretBox(Fernet.generate_key())
-    async with fresh_database() as url:
-        await seed(url, box, settings, args.services, args.users, args.campaigns, args.per_campaign)
+    box_key = Fernet.generate_key()
+    box = SecretBox(box_key)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.database:
+            url = args.database
+            box = SecretBox(args.key.encode())
+        else:
+            url = await stack.enter_async_context(fresh_database(keep=args.keep))
+            await seed(url, box, settings, args.services, args.users, args.campaigns, args.per_campaign)
+            if args.keep:
+                print(f"kept: --database {url} --key {box_key.decode()}")
         gc.collect()
         if args.trace:
             tracemalloc.start(1)
@@ -107,7 +119,7 @@ async def main(args: argparse.Namespace) -> None:
         engine = Engine(settings, pool, SystemClock(), providers, box, LogSink(), EngineOptions())
         t = time.perf_counter()
         await engine.start()
-        await engine.wait_leader(120)
+        await engine.wait_leader(900)  # loading 10k campaigns on a busy 2-core machine
         # Quiet: every campaign's buffer claimed (the claimer has nothing left to want).
         while True:
             await asyncio.sleep(1.0)
@@ -140,5 +152,8 @@ if __name__ == "__main__":
     p.add_argument("--users", type=int, default=100_000)
     p.add_argument("--campaigns", type=int, default=10_000)
     p.add_argument("--per-campaign", type=int, default=200)
+    p.add_argument("--keep", action="store_true", help="keep the seeded database (prints its URL and key)")
+    p.add_argument("--database", help="an earlier --keep run's database: no seeding")
+    p.add_argument("--key", default="", help="the Fernet key printed with --keep")
     p.add_argument("--trace", action="store_true", help="also print the largest allocation sites (slower)")
     uvloop.run(main(p.parse_args()))  # as `edm serve` runs

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+import uuid
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
 
 from engine.dispatch.claims import Claimer, claim_batch
-from engine.dispatch.hot_state import CampaignState, HotState
+from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
 from engine.infra.queries import Q
 from tests.engine_support import eventually, make_campaign, make_user
 
@@ -72,6 +74,64 @@ async def test_claims_follow_the_cursor_and_stop_short_of_locked_rows(deps) -> N
         assert ([c.seq for c in after.items], after.gap) == ([11, 12], None)
 
 
+async def test_claimed_records_share_template_ids_and_hold_no_empty_fields(deps) -> None:
+    pool = deps.pool
+    campaign = await _campaign_with_subtasks(pool, 6)
+    user = await pool.fetchval("SELECT user_id FROM campaigns WHERE id = $1", campaign)
+    contact = await pool.fetchval(
+        "INSERT INTO contacts (user_id, email, name, fields) VALUES ($1, 'r1@example.net', 'Ann', '{\"city\": \"Oslo\"}') "
+        "RETURNING id", user)
+    await pool.execute("UPDATE subtasks SET contact_id = $2 WHERE campaign_id = $1 AND seq = 1", campaign, contact)
+    async with pool.acquire() as conn:
+        items = (await claim_batch(conn, campaign, 0, 6)).items
+    assert [(i.name, i.fields) for i in items[:2]] == [("Ann", {"city": "Oslo"}), ("", None)]
+    assert len({id(i.template_id) for i in items}) == 1
+
+
+def _state_with_services(intervals: list[int], frozen: int = 0) -> tuple[HotState, CampaignState]:
+    state = HotState()
+    now = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+    sids = set()
+    for k, interval in enumerate(intervals):
+        row = {"id": uuid.uuid4(), "name": f"s{k}", "provider": "engagelab", "domain": "d.example.com",
+               "daily_quota": 100, "reset_time": time(2, 0), "send_interval": interval, "enabled": True,
+               "used_today": 0, "remaining_today": 100, "quota_day_start": now, "last_request_at": None,
+               "consecutive_failures": 0, "throttled_until": None, "abnormal_frozen": k < frozen,
+               "abnormal_reason": None}
+        s = ServiceState.from_row(row, ZoneInfo("Asia/Shanghai"), now)
+        state.services[s.id] = s
+        sids.add(s.id)
+    user = uuid.uuid4()
+    state.set_mapping(user, sids)
+    c = CampaignState(uuid.uuid4(), user, "running", None, "news", 100, 100, now)
+    state.add_campaign(c)
+    return state, c
+
+
+def test_a_claim_covers_what_the_owners_services_send_in_the_horizon() -> None:
+    def first_claim(intervals: list[int], frozen: int = 0) -> int:
+        state, c = _state_with_services(intervals, frozen)
+        claimer = Claimer(None, state, None, batch=16, least=4, horizon=10.0)  # type: ignore[arg-type]
+        return claimer.size(c)
+
+    assert first_claim([3600]) == 4  # one slow service: the least
+    assert first_claim([1]) == 10  # 10 s of one 1 s service
+    assert first_claim([1, 2]) == 15
+    assert first_claim([1] * 12) == 16  # capped at the batch
+    assert first_claim([1, 1], frozen=1) == 10  # a frozen service sends nothing
+    assert first_claim([]) == 4
+
+
+def test_a_claim_grows_with_what_the_campaign_took() -> None:
+    state, c = _state_with_services([3600])
+    claimer = Claimer(None, state, None, batch=16, least=4, horizon=10.0, max_batch=100)  # type: ignore[arg-type]
+    assert claimer.size(c) == 4
+    c.taken = 30
+    assert claimer.size(c) == 60
+    c.taken = 500
+    assert claimer.size(c) == 100
+
+
 async def test_a_claim_that_met_a_held_row_is_not_the_campaigns_last_and_comes_back_for_it(deps) -> None:
     pool = deps.pool
     campaign = await _campaign_with_subtasks(pool, 6)
@@ -83,7 +143,7 @@ async def test_a_claim_that_met_a_held_row_is_not_the_campaigns_last_and_comes_b
     async def on_filled(cs: CampaignState) -> None:
         filled.append(len(cs.buffer))
 
-    claimer = Claimer(pool, state, on_filled, batch=16)
+    claimer = Claimer(pool, state, on_filled, batch=16, least=16)  # claims of 16, whatever its services
     task = asyncio.create_task(claimer.run())
     try:
         async with pool.acquire() as holder, holder.transaction():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -34,8 +35,10 @@ async def claim_batch(conn: asyncpg.Connection, campaign_id: uuid.UUID, after_se
     transaction holds (FOR UPDATE SKIP LOCKED, then a look for what it passed over)."""
     async with conn.transaction():
         rows = await conn.fetch(Q["engine.claim"], campaign_id, after_seq, limit)
-        # By position (the claim query's column order): thousands of rows per claim.
-        items = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in rows]
+        # By position (the claim query's column order): thousands of rows per claim. The rows of
+        # one claim share a few template ids: one id object each, not one per row.
+        template_ids: dict[uuid.UUID, uuid.UUID] = {}
+        items = [Claimed(r[0], r[1], r[2], template_ids.setdefault(r[3], r[3]), r[4], r[5], r[6]) for r in rows]
         bound = items[-1].seq if len(items) == limit else None
         gap = await conn.fetchval(Q["engine.claim_gap"], campaign_id, after_seq, bound, [i.id for i in items])
     if gap is not None:
@@ -44,26 +47,52 @@ async def claim_batch(conn: asyncpg.Connection, campaign_id: uuid.UUID, after_se
 
 
 class Claimer:
-    """Refills buffers that run low; one named task, woken by `want()`."""
+    """Refills buffers that run low; one named task, woken by `want()`.
+
+    A claim is twice what the campaign took since its last one, and at least what its owner's
+    services can send in `horizon` seconds (between `least` and `batch`): a campaign on one slow
+    service holds a handful of subtasks, not a full batch.
+    """
 
     def __init__(self, pool: asyncpg.Pool, state: HotState, on_filled: Callable[[CampaignState], Awaitable[None]],
-                 *, batch: int = 200, max_batch: int = 20_000):
+                 *, batch: int = 200, max_batch: int = 20_000, least: int = 4, horizon: float = 10.0):
         self.pool = pool
         self.state = state
         self.on_filled = on_filled
         self.batch = batch
         self.max_batch = max(batch, max_batch)
+        self.least = min(least, batch)
+        self.horizon = horizon
         self._wanted: dict[uuid.UUID, None] = {}
         self._wake = asyncio.Event()
 
     def low(self, c: CampaignState) -> bool:
-        return not c.exhausted and not c.refilling and len(c.buffer) <= max(self.batch, c.claim_size) // 2
+        # Before its first claim (claim_size 0) a campaign is low only while its buffer is empty.
+        return not c.exhausted and not c.refilling and len(c.buffer) <= c.claim_size // 2
 
     def size(self, c: CampaignState) -> int:
         """Twice what was taken since the last claim: a campaign many services feed on claims more."""
-        c.claim_size = min(self.max_batch, max(self.batch, 2 * c.taken))
+        c.claim_size = min(self.max_batch, max(self.floor(c), 2 * c.taken))
         c.taken = 0
         return c.claim_size
+
+    def floor(self, c: CampaignState) -> int:
+        """What the owner's usable services can send in `horizon` seconds, within [least, batch]."""
+        u = self.state.users.get(c.user_id)
+        if u is None:
+            return self.least
+        services = self.state.services
+        need = 0.0
+        for sid in u.services:  # stops as soon as the batch is reached: a user may have thousands
+            s = services.get(sid)
+            if s is None or not s.usable:
+                continue
+            if s.send_interval <= 0:
+                return self.batch
+            need += self.horizon / s.send_interval
+            if need >= self.batch:
+                return self.batch
+        return max(self.least, math.ceil(need))
 
     def want(self, c: CampaignState) -> None:
         if self.low(c):

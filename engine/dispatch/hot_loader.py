@@ -13,12 +13,12 @@ import asyncpg
 
 from engine.dispatch.hot_state import CampaignState, HotState, ServiceState
 from engine.domain.send_window import window_of
-from engine.domain.errors import ConfigError, TemplateError
+from engine.domain.errors import ConfigError
 from engine.infra.clock import Clock
 from engine.infra.queries import Q
 from engine.infra.secret_box import SecretBox
 from engine.providers.base import Provider
-from engine.templating.rendering import compile_template
+from engine.templating.shared import CampaignTemplates, SharedCompiler
 
 log = logging.getLogger("edm.engine.hot_loader")
 
@@ -43,6 +43,7 @@ class HotLoader:
         self.providers = providers
         self.box = box
         self._provider_keys: dict[uuid.UUID, tuple[str, str, str | None]] = {}
+        self.compiler = SharedCompiler()
         # Told of every campaign put (the engine's send-window keeper re-reads its window).
         self.on_campaign: Callable[[CampaignState], None] | None = None
 
@@ -96,18 +97,17 @@ class HotLoader:
             await s.provider.close()
 
     async def put_campaign(self, row: Mapping[str, Any]) -> CampaignState:
-        """Add a campaign (its templates compiled once) or refresh its status in place."""
+        """Add a campaign (its templates compiled on first use) or refresh its status in place."""
         c = self.state.campaigns.get(row["id"])
         if c is None:
             c = CampaignState(row["id"], row["user_id"], row["status"], row["pause_reason"], row["sender_name"],
                               row["total"], row["reserved"], row["created_at"], name=row["name"],
                               released=row["released"])
-            for t in await self.pool.fetch(Q["engine.campaign_templates"], c.id):
-                try:
-                    c.templates[t["id"]] = compile_template(t["subject"], t["html_body"], t["text_body"])
-                except TemplateError as exc:
-                    # Its recipients fail one by one with TEMPLATE_ERROR; the engine keeps going.
-                    log.error("template_unusable campaign=%s template=%s error=%s", c.id, t["id"], exc.message)
+            # Compiled on first send (a template that does not compile fails its recipients one by
+            # one with TEMPLATE_ERROR; the engine keeps going).
+            rows = await self.pool.fetch(Q["engine.campaign_templates"], c.id)
+            c.templates = CampaignTemplates(c.id, self.compiler, {
+                t["id"]: (t["subject"], t["html_body"], t["text_body"]) for t in rows})
             self.state.add_campaign(c)
         else:
             c.status, c.pause_reason, c.total, c.reserved = (row["status"], row["pause_reason"], row["total"],

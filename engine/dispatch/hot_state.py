@@ -6,7 +6,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from engine.domain.quota_day import next_reset
@@ -119,14 +119,20 @@ class ServiceState:
 
 @dataclass(slots=True)
 class Claimed:
-    """A subtask held in a campaign's in-memory buffer (still `pending` in the database)."""
+    """A subtask held in a campaign's in-memory buffer (still `pending` in the database).
+
+    Tens of thousands are held at once, so the record is kept small: slots, ids as the driver
+    gives them (not converted), one template id object per claim (claims.py), and no fields
+    dict for a contact without custom fields.
+    """
 
     id: uuid.UUID
     seq: int
     email: str
     template_id: uuid.UUID
     name: str
-    fields: dict[str, Any]
+    # The contact's custom fields; None when it has none.
+    fields: dict[str, Any] | None
     # Which attempt of the subtask this is (a retry of a failure is the next): its request id.
     attempt: int = 1
 
@@ -153,7 +159,8 @@ class CampaignState:
     taken: int = 0
     claim_size: int = 0
     in_flight: int = 0
-    templates: dict[uuid.UUID, Any] = field(default_factory=dict)
+    # Compiled templates by id (the loader's CampaignTemplates: compiled on first use).
+    templates: Mapping[uuid.UUID, Any] = field(default_factory=dict)
     # Its send window, and whether it is closed as of the dispatcher's last tick (send_windows.py).
     window: SendWindow | None = None
     window_closed: bool = False
@@ -188,9 +195,11 @@ class CampaignState:
 @dataclass(slots=True)
 class UserState:
     id: uuid.UUID
-    services: set[uuid.UUID] = field(default_factory=set)
-    # Active campaigns in creation order.
-    campaigns: list[uuid.UUID] = field(default_factory=list)
+    # Users mapped to the same services share one set (HotState.set_mapping): a hundred thousand
+    # users on a few thousand services hold a few thousand sets, not one each.
+    services: frozenset[uuid.UUID] = frozenset()
+    # Active campaigns in creation order (a tuple: most users have none, and it changes rarely).
+    campaigns: tuple[uuid.UUID, ...] = ()
     last_served: int = 0
     last_campaign: uuid.UUID | None = None
 
@@ -205,6 +214,8 @@ class HotState:
         # service -> users mapped to it
         self.service_users: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.serve_counter = 0
+        # One frozenset per distinct mapping (the users' `services`), kept for the state's life.
+        self._mappings: dict[frozenset[uuid.UUID], frozenset[uuid.UUID]] = {}
 
     def service_name(self, service_id: uuid.UUID) -> str | None:
         s = self.services.get(service_id)
@@ -220,27 +231,28 @@ class HotState:
             u = self.users[user_id] = UserState(user_id)
         return u
 
-    def set_mapping(self, user_id: uuid.UUID, services: set[uuid.UUID]) -> None:
+    def set_mapping(self, user_id: uuid.UUID, services: Iterable[uuid.UUID]) -> None:
         u = self.user(user_id)
-        for sid in u.services - services:
+        fresh = frozenset(services)
+        for sid in u.services - fresh:
             self.service_users.get(sid, set()).discard(user_id)
-        for sid in services:
+        for sid in fresh:
             self.service_users.setdefault(sid, set()).add(user_id)
-        u.services = set(services)
+        u.services = self._mappings.setdefault(fresh, fresh)
 
     def add_campaign(self, c: CampaignState) -> None:
         self.campaigns[c.id] = c
         u = self.user(c.user_id)
         if c.id not in u.campaigns:
-            u.campaigns.append(c.id)
-            u.campaigns.sort(key=lambda cid: (self.campaigns[cid].created_at, cid.int))
+            u.campaigns = tuple(sorted((*u.campaigns, c.id),
+                                       key=lambda cid: (self.campaigns[cid].created_at, cid.int)))
 
     def drop_campaign(self, campaign_id: uuid.UUID) -> CampaignState | None:
         c = self.campaigns.pop(campaign_id, None)
         if c is not None:
             u = self.users.get(c.user_id)
             if u is not None and campaign_id in u.campaigns:
-                u.campaigns.remove(campaign_id)
+                u.campaigns = tuple(cid for cid in u.campaigns if cid != campaign_id)
         return c
 
     def user_services(self, user_id: uuid.UUID) -> list[ServiceState]:

@@ -34,7 +34,7 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 _SAMPLE = {"name": "Sample Name", "email": "sample@example.com"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # shared weakly between campaigns (shared.py)
 class Compiled:
     """A template's parts, ready to render; an empty body part is None."""
 

@@ -38,7 +38,7 @@ WITH picked AS (
     FOR UPDATE OF s SKIP LOCKED                   -- held rows are passed over, not waited for
 )
 SELECT p.id, p.seq, p.email, p.template_id,
-       coalesce(c.name, '') AS name, coalesce(c.fields, '{}'::jsonb) AS fields, p.attempt
+       coalesce(c.name, '') AS name, nullif(c.fields, '{}'::jsonb) AS fields, p.attempt  -- null: no fields dict held
 FROM picked p
 LEFT JOIN contacts c ON c.id = p.contact_id       -- a deleted contact still gets its email
 ORDER BY p.seq;

@@ -113,6 +113,9 @@ class EngageLabProvider:
         # Never the key: reprs end up in logs and tracebacks.
         return f"EngageLabProvider(url={self._url!r}, api_user={self.api_user!r})"
 
+    def answer_now(self, message: Message) -> SendResult | None:
+        return None  # every answer is EngageLab's, over HTTP
+
     async def send(self, message: Message) -> SendResult:
         payload = {
             "from": message.from_address,

@@ -139,7 +139,10 @@ class Sender:
                     if loop.time() >= until:
                         break
                 if not on_the_way:
-                    continue  # every request of the slice was answered at once: none to wait for
+                    # Every request of the slice was answered at once: nothing to put on the wire,
+                    # but one turn of the loop for the others (settles, ticks) before the next.
+                    await asyncio.sleep(0)
+                    continue
                 turns = loop.time()
                 await asyncio.sleep(0)
                 await asyncio.sleep(0)

@@ -76,7 +76,8 @@ class FakeEspProcess:
 class Figures:
     """One side's result, from the fake ESP's log (and its own count of local failures)."""
 
-    def __init__(self, name: str, log: list[dict[str, Any]], local: Counter[str], since: float = 0.0):
+    def __init__(self, name: str, log: list[dict[str, Any]], local: Counter[str], since: float = 0.0,
+                 cpu: float = 0.0):
         self.name = name
         log = [e for e in log if e["t"] >= since]
         outcomes = Counter(e["outcome"] for e in log)
@@ -87,13 +88,15 @@ class Figures:
         last = max((e["answered"] or e["t"] for e in log), default=0.0)
         self.seconds = max(last - first, 1e-9)
         self.rate = self.delivered / self.seconds
+        # This process's CPU per request the fake ESP saw (the fake ESP's own is not in it).
+        self.cpu_per_request = cpu / max(len(log), 1)
 
     def line(self) -> str:
         provider = sum(self.provider.values())
         local = sum(self.local.values())
         return (f"{self.name:7}: {self.rate:8,.0f} delivered/s ({self.delivered:,} in {self.seconds:.1f} s); "
                 f"failures: provider-caused {provider:,} {dict(self.provider) or ''}, "
-                f"local {local:,} {dict(self.local) or ''}")
+                f"local {local:,} {dict(self.local) or ''}; {1e6 * self.cpu_per_request:,.0f} us CPU per request")
 
 
 async def run_bare(esp: FakeEspProcess, total: int, pool: int) -> Figures:
@@ -117,9 +120,11 @@ async def run_bare(esp: FakeEspProcess, total: int, pool: int) -> Figures:
                 local[type(exc).__name__] += 1
 
     connector = aiohttp.TCPConnector(limit=pool, limit_per_host=0)
+    cpu = time.process_time()
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         await asyncio.gather(*(worker(session) for _ in range(pool)))
-    return Figures("bare", await esp.log(), local)
+    cpu = time.process_time() - cpu
+    return Figures("bare", await esp.log(), local, cpu=cpu)
 
 
 async def fanned_out(pool: Any, total: int) -> None:
@@ -148,12 +153,14 @@ async def run_engine(url: str, esp: FakeEspProcess, settings: Settings, box: Sec
     await engine.campaign_saved(campaigns[0])
     await fanned_out(pool, total)
     since = time.monotonic()  # the same clock as the fake ESP's log (CLOCK_MONOTONIC)
+    cpu = time.process_time()
     profile = cProfile.Profile() if profile_to else None
     if profile is not None:
         profile.enable()
     while await pool.fetchval("SELECT count(*) FROM subtasks WHERE status IN ('sent', 'failed')") < total:
         await asyncio.sleep(0.2)
     binds = engine.dispatcher.requests
+    cpu = time.process_time() - cpu
     if profile is not None and profile_to is not None:
         profile.disable()
         profile.dump_stats(profile_to)
@@ -170,7 +177,7 @@ async def run_engine(url: str, esp: FakeEspProcess, settings: Settings, box: Sec
     if transport.queued:
         local["waited in the pool (not failed)"] = transport.queued
     await pool.close()
-    return Figures("engine", log, local, since)
+    return Figures("engine", log, local, since, cpu=cpu)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -281,7 +281,7 @@ async def quiet(pool: asyncpg.Pool, engine: Engine) -> None:
     """Until nothing is in flight or waiting to be written (FakeClock runs: time is frozen)."""
     async def check() -> bool:
         d = engine.dispatcher
-        return not d.sender.tasks and len(d.settler.buffer) == 0 and \
+        return not d.sender.open() and len(d.settler.buffer) == 0 and \
             await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'sending'") == 0
     await eventually(check, what="the engine to go quiet")
     await engine.counters.flush()  # the services' counters, written behind: in the rows now

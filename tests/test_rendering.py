@@ -31,6 +31,19 @@ def test_variables_and_custom_fields() -> None:
     assert (r.subject, r.html, r.text) == ("Hi Ann", "<p>ann@example.com in Paris: 4</p>", "Ann/Paris")
 
 
+def test_parts_without_template_syntax_render_once_and_as_jinja_would() -> None:
+    # Literal parts are rendered at compile time; the output must be what rendering gives
+    # (line endings normalised, HTML text left as written, the subject folded).
+    c = compile_template("Big\r\nnews ", "<p>a & b</p>\r\n", "line 1\r\nline 2\n")
+    assert c.literals == ("Big news", "<p>a & b</p>\n", "line 1\nline 2\n")
+    r = render(c, {"name": "Ann"})
+    assert (r.subject, r.html, r.text) == ("Big news", "<p>a & b</p>\n", "line 1\nline 2\n")
+    # A part with any template syntax depends on the recipient: rendered per message.
+    mixed = compile_template("Hi {{ name }}", "<p>x</p>{# note #}", "")
+    assert mixed.literals == (None, None, None)
+    assert render(mixed, {"name": "Ann"}).subject == "Hi Ann"
+
+
 def test_html_body_is_escaped_subject_and_text_are_not() -> None:
     v = contact_vars("a@example.com", "<b>Tom & Jerry</b>", {})
     r = render(compile_template("{{ name }}", "<p>{{ name }}</p>", "{{ name }}"), v)

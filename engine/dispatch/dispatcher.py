@@ -59,7 +59,7 @@ class Dispatcher:
         self.fence = fence
         self.queries = DispatchQueries(pool, events, fence)
         self.settler = Settler(pool, clock, state, events, self.queries, write_lock, mark_dirty=mark_dirty,
-                               wake_user=self.wake_user, sends_open=lambda: len(self.sender.tasks),
+                               wake_user=self.wake_user, sends_open=lambda: self.sender.open(),
                                settle_batch=settle_batch, settle_delay=settle_delay, metrics=metrics)
         # Services due while their connection pool is full wait unbound (connection_wait.py).
         self.waiting = ConnectionWait(wake=self.wake, rearm=lambda due, sid, gen: heapq.heappush(

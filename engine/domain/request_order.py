@@ -22,6 +22,9 @@ class InRequestOrder(Generic[T]):
 
     def finish(self, n: int, result: T) -> list[T]:
         """Request `n` came back: the results now releasable, in request order (maybe none)."""
+        if n == self._due and not self._held:  # the usual case: answers come back in order
+            self._due += 1
+            return [result]
         self._held[n] = result
         out = []
         while self._due in self._held:

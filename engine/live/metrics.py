@@ -37,6 +37,9 @@ class EngineMetrics:
         r = self.registry
         self.sends = Counter("edm_sends", "Send requests by service and outcome.", ["service", "outcome"],
                              registry=r)
+        # Each (service, outcome)'s counter, looked up once: `labels` validates and locks per call,
+        # and every request counts one.
+        self._sends: dict[tuple[str, str], Counter] = {}
         self.queue_depth = Gauge("edm_queue_depth", "Subtasks claimed in memory and waiting for a service.",
                                  registry=r)
         self.dispatch_lateness = Histogram(
@@ -50,7 +53,10 @@ class EngineMetrics:
                                      ["route", "method", "status"], buckets=REQUEST_BUCKETS, registry=r)
 
     def sent(self, service_name: str, outcome: Outcome) -> None:
-        self.sends.labels(service_name, outcome).inc()
+        child = self._sends.get((service_name, outcome))
+        if child is None:
+            child = self._sends[(service_name, outcome)] = self.sends.labels(service_name, outcome)
+        child.inc()
 
     def lateness(self, seconds: float) -> None:
         # A request is never early; clock jitter must not produce negative observations.

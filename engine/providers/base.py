@@ -137,6 +137,11 @@ class Provider(Protocol):
 
     slots: ConnectionSlots | None
 
+    def answer_now(self, message: Message) -> SendResult | None:
+        """The answer without waiting, when the adapter needs no I/O to give it; None: the engine
+        awaits `send`. An adapter that answers here spares the engine a task per request."""
+        ...
+
     async def send(self, message: Message) -> SendResult: ...
 
     async def close(self) -> None: ...

@@ -31,17 +31,6 @@ SEND_PATH = "/v1/mail/send"
 DEFAULT_POOL_SIZE = 200
 
 
-class _Attempt:
-    """One request's deadline and whether it is still waiting for a pooled connection."""
-
-    __slots__ = ("deadline", "timeout", "queued")
-
-    def __init__(self, deadline: asyncio.Timeout, timeout: float):
-        self.deadline = deadline
-        self.timeout = timeout
-        self.queued = False
-
-
 class EngageLabTransport:
     """Owns the one HTTP session (and its connection pool) shared by every EngageLab service.
 
@@ -52,6 +41,10 @@ class EngageLabTransport:
     a request that times out there never left the machine (`not_sent`: back to pending, counted
     nowhere). The provider's timeout (the message's, i.e. the service's `request_timeout`, else
     `total_timeout`: connect, send and answer) starts once the request has a connection.
+
+    The wait happens here, on a semaphore of as many permits as the pool has connections, taken
+    before aiohttp is asked (so aiohttp's own pool never queues a request): a free permit costs
+    nothing, where aiohttp's trace hooks, which used to tell the wait apart, cost every request.
     """
 
     def __init__(self, *, pool_limit: int = DEFAULT_POOL_SIZE, connect_timeout: float = 5.0,
@@ -62,35 +55,39 @@ class EngageLabTransport:
         self.pool_wait = pool_wait
         # aiohttp's own `connect` timeout would include the pool wait: only the TCP connect here.
         self.timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect_timeout)
-        self._trace = aiohttp.TraceConfig()
-        self._trace.on_connection_queued_start.append(self._queued)
-        self._trace.on_connection_queued_end.append(self._dequeued)
         self._session: aiohttp.ClientSession | None = None
-        # Requests that found no free connection and queued in the pool (the engine's never should).
+        # A permit per pooled connection (born with the session, in its loop).
+        self._connections = asyncio.Semaphore(pool_limit)
+        # Requests that found no free connection and waited for one (the engine's never should).
         self.queued = 0
-
-    async def _queued(self, session: aiohttp.ClientSession, ctx: Any, params: Any) -> None:
-        self.queued += 1
-        attempt = ctx.trace_request_ctx
-        if isinstance(attempt, _Attempt):
-            attempt.queued = True
-            attempt.deadline.reschedule(asyncio.get_running_loop().time() + self.pool_wait)
-
-    async def _dequeued(self, session: aiohttp.ClientSession, ctx: Any, params: Any) -> None:
-        attempt = ctx.trace_request_ctx
-        if isinstance(attempt, _Attempt):
-            attempt.queued = False
-            attempt.deadline.reschedule(asyncio.get_running_loop().time() + attempt.timeout)
 
     def session(self) -> aiohttp.ClientSession:
         """The shared session, created on first use (it must be born inside the running loop)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.pool_limit, limit_per_host=0, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self.timeout, raise_for_status=False, trace_configs=[self._trace],
+                connector=connector, timeout=self.timeout, raise_for_status=False,
                 headers={"User-Agent": "edm-dispatch"},
             )
+            self._connections = asyncio.Semaphore(self.pool_limit)
         return self._session
+
+    async def connection(self) -> bool:
+        """Take a connection's permit, waiting at most `pool_wait` seconds; False: none came free."""
+        permits = self._connections
+        if permits.locked():
+            self.queued += 1
+            try:
+                async with asyncio.timeout(self.pool_wait):
+                    await permits.acquire()
+            except TimeoutError:
+                return False
+        else:
+            await permits.acquire()  # free: returns at once
+        return True
+
+    def release(self) -> None:
+        self._connections.release()
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -108,10 +105,15 @@ class EngageLabProvider:
         self.api_user = api_user
         self._api_key = api_key
         self._auth = basic_auth(api_user, api_key)
+        # The same for every request of the account (aiohttp copies them, never changes them).
+        self._headers = {"Authorization": self._auth, "Content-Type": "application/json"}
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
         return f"EngageLabProvider(url={self._url!r}, api_user={self.api_user!r})"
+
+    def answer_now(self, message: Message) -> SendResult | None:
+        return None  # every answer is EngageLab's, over HTTP
 
     async def send(self, message: Message) -> SendResult:
         payload = {
@@ -125,24 +127,23 @@ class EngageLabProvider:
         }
         if message.headers:
             payload["headers"] = message.headers
-        headers = {"Authorization": self._auth, "Content-Type": "application/json"}
         transport = self._transport
-        attempt: _Attempt | None = None
+        session = transport.session()
+        if not await transport.connection():
+            log.warning("engagelab_pool_wait api_user=%s waited=%.1fs", self.api_user, transport.pool_wait)
+            return SendResult.not_sent(LOCAL_CONGESTION, f"no free connection in {transport.pool_wait:g} s")
         try:
-            async with asyncio.timeout(message.timeout or transport.total_timeout) as deadline:
-                attempt = _Attempt(deadline, message.timeout or transport.total_timeout)
-                async with transport.session().post(self._url, data=orjson.dumps(payload), headers=headers,
-                                                    trace_request_ctx=attempt) as resp:
+            async with asyncio.timeout(message.timeout or transport.total_timeout):
+                async with session.post(self._url, data=orjson.dumps(payload), headers=self._headers) as resp:
                     body = await resp.read()
                     return self._result(resp.status, resp.headers.get("Retry-After"), body, resp.reason or "")
         except asyncio.TimeoutError as exc:
-            if attempt is not None and attempt.queued:
-                log.warning("engagelab_pool_wait api_user=%s waited=%.1fs", self.api_user, transport.pool_wait)
-                return SendResult.not_sent(LOCAL_CONGESTION, f"no free connection in {transport.pool_wait:g} s")
             # Covers aiohttp's connect and read timeouts (both are TimeoutError subclasses).
             return self._trouble(TIMEOUT, f"no answer from the provider in time ({type(exc).__name__})")
         except (aiohttp.ClientError, OSError) as exc:
             return self._trouble(NETWORK_ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            transport.release()
 
     async def close(self) -> None:
         """Nothing of its own to close: the session belongs to the shared transport."""

@@ -16,6 +16,12 @@ class NullProvider:
         self.latency = latency
         self.calls = 0
 
+    def answer_now(self, message: Message) -> SendResult | None:
+        if self.latency > 0:
+            return None
+        self.calls += 1
+        return SendResult.sent(f"null-{message.subtask_id}")
+
     async def send(self, message: Message) -> SendResult:
         self.calls += 1
         if self.latency > 0:

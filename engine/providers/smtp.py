@@ -86,6 +86,9 @@ class SmtpProvider:
     def __repr__(self) -> str:
         return f"SmtpProvider(host={self.host!r}, port={self.port}, username={self.username!r}, tls={self.tls!r})"
 
+    def answer_now(self, message: Message) -> SendResult | None:
+        return None  # every answer is the SMTP server's
+
     async def send(self, message: Message) -> SendResult:
         try:
             mime, message_id = build_mime(message)

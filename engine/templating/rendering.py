@@ -43,6 +43,9 @@ class Compiled:
     text: Template | None
     # Each part's globals flattened once (see `_render_part`), in part order.
     scopes: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+    # A part without template syntax renders the same for every recipient: its text, rendered
+    # once at compile time (subject already folded); None for a part that depends on the recipient.
+    literals: tuple[str | None, str | None, str | None] = (None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,7 @@ def _trial(part: Part, template: Template) -> None:
     on the contact's data and show up in a preview or as that recipient's failure.
     """
     try:
-        _render_part(part, template, _SAMPLE)
+        _render_reported(part, template, _SAMPLE)
     except TemplateError as exc:
         if isinstance(exc.__cause__, SecurityError):
             raise
@@ -136,16 +139,31 @@ def compile_template(subject: str, html_body: str, text_body: str) -> Compiled:
     s = _compile_part("subject", subject)
     h = _compile_part("html_body", html_body) if html_body else None
     t = _compile_part("text_body", text_body) if text_body else None
-    return Compiled(s, h, t, (_scope(s), _scope(h), _scope(t)))
+    subject_text = _literal("subject", s, subject)
+    if subject_text is not None:
+        subject_text = _fold(subject_text)
+    return Compiled(s, h, t, (_scope(s), _scope(h), _scope(t)),
+                    (subject_text, _literal("html_body", h, html_body), _literal("text_body", t, text_body)))
+
+
+def _literal(part: Part, template: Template | None, source: str) -> str | None:
+    """The part's text when it has no template syntax (every delimiter starts with `{`), else None."""
+    if template is None or "{" in source:
+        return None
+    # Rendered rather than copied: Jinja normalises the source's line endings.
+    return _render_reported(part, template, {})
+
+
+def _fold(subject: str) -> str:
+    return _LINE_BREAKS.sub(" ", subject).strip()
 
 
 def _scope(template: Template | None) -> dict[str, Any]:
     return dict(template.globals) if template is not None else {}
 
 
-def _render_part(part: Part, template: Template, variables: Mapping[str, Any],
-                 scope: Mapping[str, Any] | None = None) -> str:
-    """One part for one recipient.
+def _render_part(part: Part, template: Template, variables: Mapping[str, Any], scope: Mapping[str, Any]) -> str:
+    """One part for one recipient, inside the caller's work budget.
 
     The fast path runs the compiled template's own render function (the same sandboxed code
     `generate` runs) in a context built from globals flattened at compile time: Jinja's
@@ -153,24 +171,21 @@ def _render_part(part: Part, template: Template, variables: Mapping[str, Any],
     any error the part is rendered again through `generate`, whose traceback rewriting gives
     the template line of the error (rendering is deterministic, so it fails the same way).
     """
-    with work_budget():
-        if scope is None:
-            return _render_reported(part, template, variables)
-        env = template.environment
-        ctx = env.context_class(env, {**scope, **variables}, template.name, template.blocks)
-        size = 0
-        chunks: list[str] = []
-        try:
-            for chunk in template.root_render_func(ctx):
-                size += len(chunk)
-                if size > MAX_OUTPUT:
-                    break
-                chunks.append(chunk)
-        except BudgetExceeded as exc:
-            # Not rendered again for its line: that would double the time spent.
-            raise TemplateError(f"{part}: {exc}", field=part) from exc
-        except Exception:
-            return _render_reported(part, template, variables)
+    env = template.environment
+    ctx = env.context_class(env, {**scope, **variables}, template.name, template.blocks)
+    size = 0
+    chunks: list[str] = []
+    try:
+        for chunk in template.root_render_func(ctx):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                break
+            chunks.append(chunk)
+    except BudgetExceeded as exc:
+        # Not rendered again for its line: that would double the time spent.
+        raise TemplateError(f"{part}: {exc}", field=part) from exc
+    except Exception:
+        return _render_reported(part, template, variables)
     if size > MAX_OUTPUT:
         raise TemplateError(f"{part}: rendered text is longer than {MAX_OUTPUT} characters", field=part)
     return "".join(chunks)
@@ -210,16 +225,18 @@ def _template_line(exc: BaseException) -> int | None:
 
 def render(compiled: Compiled, variables: Mapping[str, Any]) -> Rendered:
     """Render one recipient's email; raises TEMPLATE_ERROR naming the part that failed."""
-    scopes = compiled.scopes
     with work_budget():  # one budget for the three parts: the event loop waits for all of them
-        return _render_all(compiled, variables, scopes)
+        return _render_all(compiled, variables)
 
 
-def _render_all(compiled: Compiled, variables: Mapping[str, Any],
-                scopes: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> Rendered:
-    subject = _LINE_BREAKS.sub(" ", _render_part("subject", compiled.subject, variables, scopes[0])).strip()
-    html = _render_part("html_body", compiled.html, variables, scopes[1]) if compiled.html is not None else ""
-    text = _render_part("text_body", compiled.text, variables, scopes[2]) if compiled.text is not None else ""
+def _render_all(compiled: Compiled, variables: Mapping[str, Any]) -> Rendered:
+    scopes, (subject, html, text) = compiled.scopes, compiled.literals
+    if subject is None:
+        subject = _fold(_render_part("subject", compiled.subject, variables, scopes[0]))
+    if html is None:
+        html = _render_part("html_body", compiled.html, variables, scopes[1]) if compiled.html is not None else ""
+    if text is None:
+        text = _render_part("text_body", compiled.text, variables, scopes[2]) if compiled.text is not None else ""
     return Rendered(subject, html, text)
 
 

@@ -16,7 +16,6 @@ of a parsed template to iterate through the `_edm_step` filter (`count_loop_step
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import re
 import time
@@ -138,19 +137,28 @@ class WorkBudget:
 _budget: contextvars.ContextVar[WorkBudget | None] = contextvars.ContextVar("edm_template_budget", default=None)
 
 
-@contextlib.contextmanager
-def work_budget() -> Iterator[WorkBudget]:
-    """A budget for the renders inside the block; an enclosing block's budget is kept (shared)."""
-    current = _budget.get()
-    if current is not None:
-        yield current
-        return
-    budget = WorkBudget()
-    token = _budget.set(budget)
-    try:
-        yield budget
-    finally:
-        _budget.reset(token)
+class work_budget:  # noqa: N801 - used as a function: `with work_budget():`
+    """A budget for the renders inside the block; an enclosing block's budget is kept (shared).
+
+    A class rather than a generator-based context manager: it is entered once per email sent."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: contextvars.Token[WorkBudget | None] | None = None
+
+    def __enter__(self) -> WorkBudget:
+        current = _budget.get()
+        if current is not None:
+            return current
+        budget = WorkBudget()
+        self._token = _budget.set(budget)
+        return budget
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _budget.reset(self._token)
+            self._token = None
 
 
 def _step() -> None:

@@ -64,6 +64,21 @@ async def test_while_a_rebuild_runs_clients_get_the_previous_snapshot_until_it_i
     assert (await waiting).totals.services == 2 and builds.count == 2
 
 
+async def test_a_build_hung_past_stale_for_no_longer_blocks_a_new_one() -> None:
+    t = [100.0]
+    cache, builds = OverviewCache(1.0, monotonic=lambda: t[0], stale_for=3.0), Builds()
+    builds.gate.clear()
+    hung = asyncio.create_task(cache.get(None, builds.build))
+    await asyncio.sleep(0)
+    t[0] += 3.0
+    second = asyncio.create_task(cache.get(None, builds.build))
+    for _ in range(3):  # the caller's step, then its build's
+        await asyncio.sleep(0)
+    assert builds.count == 2
+    builds.gate.set()
+    await asyncio.gather(hung, second)
+
+
 async def test_concurrent_misses_share_one_build() -> None:
     cache, builds = OverviewCache(1.0, monotonic=lambda: 5.0), Builds()
     builds.gate.clear()

@@ -240,10 +240,10 @@ class OverviewCache:
 
     Concurrent misses for one scope wait for the same build, which runs as its own task so a
     client that goes away does not cancel it for the others; a scope never has two builds at
-    once (under load a build can outlast the ttl, and piling more on makes every one slower).
-    While a rebuild runs, clients get the previous snapshot if it is younger than `stale_for`
-    (its `now` says when it was taken) instead of waiting: on a busy machine the build is the
-    slow part of every overview call that has to wait for one."""
+    once while it is younger than `stale_for` (under load a build can outlast the ttl, and piling
+    more on makes every one slower). While a rebuild runs, clients get the previous snapshot if
+    it is younger than `stale_for` (its `now` says when it was taken) instead of waiting: on a
+    busy machine the build is the slow part of every overview call that has to wait for one."""
 
     def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic, stale_for: float | None = None):
         self.ttl = ttl
@@ -258,7 +258,8 @@ class OverviewCache:
             return await build()
         t = self.monotonic()
         entry = self._entries.get(viewer)
-        if entry is None or (entry[1].done() and t - entry[0] >= self.ttl):
+        # A build still running after `stale_for` (a hung connection) no longer holds others back.
+        if entry is None or (t - entry[0] >= self.ttl and (entry[1].done() or t - entry[0] >= self.stale_for)):
             if len(self._entries) > 10_000:
                 self._entries.clear()
                 self._last.clear()

@@ -10,6 +10,7 @@ from api.deps import Deps
 from engine.alerts.runtime import AlertRuntime
 from engine.dispatch.leader import Engine
 from engine.infra.gc_policy import tune_for_dispatch
+from engine.infra.loop_lag import LoopLagMonitor
 from engine.live.event_stream import RedisStreamPublisher
 from engine.live.metrics import EngineMetrics
 from engine.providers import EngageLabTransport, ProviderFactory
@@ -26,6 +27,8 @@ async def running_engine(d: Deps) -> AsyncIterator[Engine]:
     metrics.watch_event_stream(publisher)
     d.publisher = publisher
     d.metrics = metrics
+    lag = LoopLagMonitor(metrics.loop_lagged)
+    lag.start()
     publisher.start()
     providers = ProviderFactory(EngageLabTransport(pool_limit=d.settings.http_pool_size))
     engine = Engine(d.settings, d.pool, d.clock, providers, d.box, publisher, metrics=metrics)
@@ -41,6 +44,7 @@ async def running_engine(d: Deps) -> AsyncIterator[Engine]:
         await engine.stop()
         await providers.close()
         await publisher.stop(timeout=5)
+        await lag.stop()
 
 
 class _AlertSources:

@@ -12,6 +12,10 @@ its kind of client does most:
   log, the profile and mapped services, the user's overview, a page of contacts.
 The live event stream (SSE) is left out: a stream has no response time to measure. `/health`
 (no token, `SELECT 1` and a Redis PING) is the anchor: the floor of this machine under this load.
+
+The client is Locust's `FastHttpUser` (geventhttpclient): on this 2-core machine the load
+generator shares the CPUs with the server it measures, and `HttpUser` (requests) spends about
+1.8 times the CPU per request (measured by bench/api_load.py --client). `EDM_LOCUST_CLIENT=requests` selects `HttpUser` to compare.
 """
 
 from __future__ import annotations
@@ -19,19 +23,22 @@ from __future__ import annotations
 import os
 import random
 import time
+from typing import Any
 
-from locust import HttpUser, between, task
+from locust import FastHttpUser, HttpUser, between, task
 
 API = "/api/v1"
 ADMIN = (os.environ.get("EDM_ADMIN_USERNAME", "admin"), os.environ.get("EDM_ADMIN_PASSWORD", "admin-demo-pass"))
 USERS = [(os.environ.get("EDM_USERNAME", "alice"), os.environ.get("EDM_PASSWORD", "alice-demo-pass")),
          ("bob", "bob-demo-pass")]
+_User = HttpUser if os.environ.get("EDM_LOCUST_CLIENT") == "requests" else FastHttpUser
 
 
-class _Client(HttpUser):
+class _Client(_User):  # type: ignore[valid-type,misc]  # chosen at import time
     abstract = True
     wait_time = between(0.1, 0.5)
     account: tuple[str, str] = ADMIN
+    auth: dict[str, str] = {}
 
     def on_start(self) -> None:
         for _ in range(20):
@@ -41,13 +48,17 @@ class _Client(HttpUser):
                 break
             time.sleep(float(resp.headers.get("Retry-After", "1")))
         resp.raise_for_status()
-        self.client.headers["Authorization"] = "Bearer " + resp.json()["data"]["token"]
+        # Per request, not on the session: FastHttpSession has no default headers to set.
+        self.auth = {"Authorization": "Bearer " + resp.json()["data"]["token"]}
         self.campaign_ids = [c["id"] for c in self._items(API + "/campaigns?limit=20" + self.all_campaigns)]
 
     all_campaigns = ""
 
     def _items(self, path: str) -> list[dict]:
-        return self.client.get(path, name="(setup)").json().get("data", {}).get("items", [])
+        return self._get(path, "(setup)").json().get("data", {}).get("items", [])
+
+    def _get(self, path: str, name: str) -> Any:
+        return self.client.get(path, name=name, headers=self.auth)
 
     def _campaign(self) -> str | None:
         return random.choice(self.campaign_ids) if self.campaign_ids else None
@@ -60,28 +71,28 @@ class Dashboard(_Client):
 
     @task(10)
     def overview(self) -> None:
-        self.client.get(API + "/monitor/overview", name="/monitor/overview")
+        self._get(API + "/monitor/overview", "/monitor/overview")
 
     @task(2)
     def campaigns_page(self) -> None:
-        self.client.get(API + "/monitor/campaigns?limit=50&offset=0", name="/monitor/campaigns")
+        self._get(API + "/monitor/campaigns?limit=50&offset=0", "/monitor/campaigns")
 
     @task(1)
     def services_page(self) -> None:
-        self.client.get(API + "/monitor/services?state=ready&limit=50", name="/monitor/services")
+        self._get(API + "/monitor/services?state=ready&limit=50", "/monitor/services")
 
     @task(2)
     def services(self) -> None:
-        self.client.get(API + "/services?limit=50", name="/services")
+        self._get(API + "/services?limit=50", "/services")
 
     @task(2)
     def all_campaigns_list(self) -> None:
-        self.client.get(API + "/campaigns?all=true&limit=20", name="/campaigns")
+        self._get(API + "/campaigns?all=true&limit=20", "/campaigns")
 
     @task(3)
     def progress(self) -> None:
         if (cid := self._campaign()) is not None:
-            self.client.get(f"{API}/campaigns/{cid}/progress", name="/campaigns/{id}/progress")
+            self._get(f"{API}/campaigns/{cid}/progress", "/campaigns/{id}/progress")
 
 
 class Script(_Client):
@@ -93,40 +104,40 @@ class Script(_Client):
 
     @task(3)
     def campaigns(self) -> None:
-        self.client.get(API + "/campaigns?limit=20", name="/campaigns")
+        self._get(API + "/campaigns?limit=20", "/campaigns")
 
     @task(5)
     def progress(self) -> None:
         if (cid := self._campaign()) is not None:
-            self.client.get(f"{API}/campaigns/{cid}/progress", name="/campaigns/{id}/progress")
+            self._get(f"{API}/campaigns/{cid}/progress", "/campaigns/{id}/progress")
 
     @task(2)
     def detail(self) -> None:
         if (cid := self._campaign()) is not None:
-            self.client.get(f"{API}/campaigns/{cid}", name="/campaigns/{id}")
+            self._get(f"{API}/campaigns/{cid}", "/campaigns/{id}")
 
     @task(2)
     def events(self) -> None:
         if (cid := self._campaign()) is not None:
-            self.client.get(f"{API}/campaigns/{cid}/events?limit=50", name="/campaigns/{id}/events")
+            self._get(f"{API}/campaigns/{cid}/events?limit=50", "/campaigns/{id}/events")
 
     @task(2)
     def me(self) -> None:
-        self.client.get(API + "/me", name="/me")
+        self._get(API + "/me", "/me")
 
     @task(1)
     def my_services(self) -> None:
-        self.client.get(API + "/me/services", name="/me/services")
+        self._get(API + "/me/services", "/me/services")
 
     @task(3)
     def overview(self) -> None:
-        self.client.get(API + "/monitor/overview", name="/monitor/overview")
+        self._get(API + "/monitor/overview", "/monitor/overview")
 
     @task(1)
     def health(self) -> None:
         # The anchor: no token, one trivial query and a Redis PING; the report divides by its p99.
-        self.client.get(API + "/health", name="/health")
+        self._get(API + "/health", "/health")
 
     @task(1)
     def contacts(self) -> None:
-        self.client.get(f"{API}/contacts?limit=50&offset={random.randrange(0, 5000)}", name="/contacts")
+        self._get(f"{API}/contacts?limit=50&offset={random.randrange(0, 5000)}", "/contacts")

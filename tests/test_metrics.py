@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import AsyncIterator
 
 import pytest
@@ -12,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import init_app
 from api.metrics_view import install, metrics_middleware
+from engine.infra.loop_lag import LoopLagMonitor
 from engine.live.event_stream import RedisStreamPublisher
 from engine.live.metrics import EngineMetrics
 from engine.store.accounts import create_user
@@ -113,3 +116,18 @@ def test_install_mounts_metrics_at_the_root() -> None:
     app = web.Application()
     install(app)
     assert [r.canonical for r in app.router.resources()] == ["/metrics"]
+
+
+async def test_loop_lag_measures_a_synchronous_stall() -> None:
+    m = EngineMetrics()
+    monitor = LoopLagMonitor(m.loop_lagged, interval=0.01)
+    monitor.start()
+    await asyncio.sleep(0.03)  # a few quiet ticks
+    time.sleep(0.06)  # holds the loop: the pending 10 ms timer fires at least 50 ms late
+    await asyncio.sleep(0.03)
+    await monitor.stop()
+    got = samples(m.render().decode())
+    assert got[("edm_loop_lag_seconds_count", ())] >= 2
+    # The stall lands above 25 ms whatever else the machine does (load only adds lag).
+    assert got[("edm_loop_lag_seconds_count", ())] - got[("edm_loop_lag_seconds_bucket", (("le", "0.025"),))] >= 1
+    assert got[("edm_loop_lag_seconds_sum", ())] >= 0.05

@@ -189,7 +189,7 @@ async def test_throughput_reads_the_minute_counters_not_subtasks(deps) -> None:
     plan = "\n".join(r[0] for r in await deps.pool.fetch("EXPLAIN " + Q["monitor.recent"], NOW))
     assert "send_minutes" in plan and "subtasks" not in plan, plan
     plan = "\n".join(r[0] for r in await deps.pool.fetch("EXPLAIN " + Q["campaign_actions.progress"],
-                                                        uuid.uuid4(), NOW, NOW))
+                                                        uuid.uuid4(), NOW, NOW, uuid.uuid4()))
     # Progress: the in-flight count walks the partial index of sending rows, never every subtask.
     assert "Seq Scan on subtasks" not in plan and "subtasks_in_flight" in plan, plan
 

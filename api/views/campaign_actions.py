@@ -73,6 +73,6 @@ async def list_subtasks(call: Call) -> Page[Subtask]:
 @routes.route("GET", "/campaigns/{id}/progress", summary="Counts, rate, ETA and pause reason of a campaign",
               response=Progress, tag="campaigns")
 async def campaign_progress_view(call: Call) -> Progress:
-    campaign_id = call.id()
-    await campaigns.ensure_visible(call.deps.pool, _actor(call), campaign_id)
-    return await progress_of(call, campaign_id)
+    # The most frequent call of users' scripts: one query, the visibility check included.
+    owner = None if call.me.is_admin else call.me.id
+    return await campaign_progress(call.deps.pool, call.id(), call.deps.clock.now(), owner)

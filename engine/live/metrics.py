@@ -15,6 +15,8 @@ Outcome = Literal["sent", "failed", "throttled", "not_sent", "unknown"]
 LATENESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # The control API's budget is p99 under 200 ms.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
+# How long the shared event loop was held by others when a timer was due (engine/infra/loop_lag.py).
+LOOP_LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class StreamStats(Protocol):
@@ -51,6 +53,9 @@ class EngineMetrics:
             "clean failure, or set aside (dead) when even that was refused.", ["fate"], registry=r)
         self.api_request = Histogram("edm_api_request_seconds", "Control API latency by route pattern.",
                                      ["route", "method", "status"], buckets=REQUEST_BUCKETS, registry=r)
+        self.loop_lag = Histogram(
+            "edm_loop_lag_seconds", "How late a 10 ms timer fired: time the event loop was busy with other work.",
+            buckets=LOOP_LAG_BUCKETS, registry=r)
 
     def sent(self, service_name: str, outcome: Outcome) -> None:
         child = self._sends.get((service_name, outcome))
@@ -73,6 +78,9 @@ class EngineMetrics:
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.api_request.labels(route, method, str(status)).observe(seconds)
+
+    def loop_lagged(self, seconds: float) -> None:
+        self.loop_lag.observe(seconds)
 
     def watch_event_stream(self, stats: StreamStats) -> None:
         """Expose the publisher's buffer and counters (read at scrape time)."""

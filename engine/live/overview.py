@@ -237,25 +237,40 @@ async def campaign_owners(pool: asyncpg.Pool, campaign_ids: list[uuid.UUID]) -> 
 class OverviewCache:
     """One snapshot per scope (an admin's, or one user's) shared for `ttl` seconds of real time:
     a hundred dashboards refreshing every second cost one build a second, not a hundred.
-    Concurrent misses for one scope wait for the same build, which runs as its own task so a
-    client that goes away does not cancel it for the others."""
 
-    def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic):
+    Concurrent misses for one scope wait for the same build, which runs as its own task so a
+    client that goes away does not cancel it for the others; a scope never has two builds at
+    once while it is younger than `stale_for` (under load a build can outlast the ttl, and piling
+    more on makes every one slower). While a rebuild runs, clients get the previous snapshot if
+    it is younger than `stale_for` (its `now` says when it was taken) instead of waiting: on a
+    busy machine the build is the slow part of every overview call that has to wait for one."""
+
+    def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic, stale_for: float | None = None):
         self.ttl = ttl
         self.monotonic = monotonic
+        self.stale_for = 3 * ttl if stale_for is None else stale_for
         self._entries: dict[uuid.UUID | None, tuple[float, asyncio.Task[Overview]]] = {}
+        # The last finished snapshot of each scope and when its build started.
+        self._last: dict[uuid.UUID | None, tuple[float, Overview]] = {}
 
     async def get(self, viewer: uuid.UUID | None, build: Callable[[], Awaitable[Overview]]) -> Overview:
         if self.ttl <= 0:
             return await build()
         t = self.monotonic()
         entry = self._entries.get(viewer)
-        if entry is None or t - entry[0] >= self.ttl:
+        # A build still running after `stale_for` (a hung connection) no longer holds others back.
+        if entry is None or (t - entry[0] >= self.ttl and (entry[1].done() or t - entry[0] >= self.stale_for)):
             if len(self._entries) > 10_000:
                 self._entries.clear()
+                self._last.clear()
             entry = (t, asyncio.ensure_future(build()))
+            entry[1].add_done_callback(functools.partial(self._keep, viewer, entry[0]))
             self._entries[viewer] = entry
         task = entry[1]
+        if not task.done():
+            last = self._last.get(viewer)
+            if last is not None and t - last[0] < self.stale_for:
+                return last[1]
         try:
             return await asyncio.shield(task)
         except Exception:
@@ -263,3 +278,7 @@ class OverviewCache:
             if self._entries.get(viewer) is entry:
                 del self._entries[viewer]
             raise
+
+    def _keep(self, viewer: uuid.UUID | None, started: float, task: asyncio.Task[Overview]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._last[viewer] = (started, task.result())

@@ -75,11 +75,13 @@ def rate_span(now: datetime) -> tuple[datetime, float]:
     return minute - timedelta(minutes=RATE_MINUTES - 1), (RATE_MINUTES - 1) * 60.0 + (now - minute).total_seconds()
 
 
-async def campaign_progress(pool: asyncpg.Pool, campaign_id: uuid.UUID, now: datetime) -> Progress:
+async def campaign_progress(pool: asyncpg.Pool, campaign_id: uuid.UUID, now: datetime,
+                            owner: uuid.UUID | None = None) -> Progress:
     """From the campaign's counters, its in-flight count (a partial index) and its per-minute
-    send counters: a few index probes, whatever the campaign's size."""
+    send counters: a few index probes, whatever the campaign's size. With `owner`, another
+    user's campaign is not found (404, never 403)."""
     since, span = rate_span(now)
-    r = await pool.fetchrow(Q["campaign_actions.progress"], campaign_id, since, now)
+    r = await pool.fetchrow(Q["campaign_actions.progress"], campaign_id, since, now, owner)
     if r is None:
         raise NotFound("campaign not found", field="id")
     total = r["total"] or 0

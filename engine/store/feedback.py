@@ -67,9 +67,12 @@ class Funnel(msgspec.Struct):
     rates: dict[str, float]
 
 
+_FUNNEL_KEYS = ("delivered", "hard_bounced", "soft_bounced", "complained", "unsubscribed", "opened", "clicked")
+
+
 async def campaign_funnel(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> Funnel:
-    c = await pool.fetchrow(Q["feedback.campaign_counts"], campaign_id)
-    f = dict(await pool.fetchrow(Q["feedback.funnel"], campaign_id))
+    c = await pool.fetchrow(Q["feedback.campaign_funnel"], campaign_id)
+    f = {k: c[k] for k in _FUNNEL_KEYS}
     sent = c["sent"]
     rates = {k: round(v / sent, 6) if sent else 0.0 for k, v in f.items()}
     return Funnel(total=c["total"], sent=sent, failed=c["failed"], suppressed_at_start=c["suppressed_count"],

@@ -12,7 +12,8 @@ WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2)
 ORDER BY seq LIMIT $3 OFFSET $4;
 
 -- name: progress
--- $1 campaign, $2 first minute bucket of the rate, $3 now. Counts from the campaign's counters
+-- $1 campaign, $2 first minute bucket of the rate, $3 now, $4 the caller when only its own campaigns
+-- are visible (NULL: every campaign), so the visibility check costs no round trip of its own. Counts from the campaign's counters
 -- (kept by every settle, cancel and start); in flight from the partial `subtasks_in_flight` index;
 -- the rate from the per-minute send counters: never a count of the campaign's subtasks.
 SELECT c.id, c.status, c.pause_reason, c.failure_reason, c.total, c.started_at, c.finished_at, c.send_window,
@@ -22,4 +23,4 @@ SELECT c.id, c.status, c.pause_reason, c.failure_reason, c.total, c.started_at, 
        (SELECT coalesce(sum(m.sent + m.failed), 0) FROM send_minutes m
          WHERE m.campaign_id = c.id AND m.minute >= $2 AND m.minute <= $3)::int AS recent
 FROM campaigns c
-WHERE c.id = $1;
+WHERE c.id = $1 AND ($4::uuid IS NULL OR c.user_id = $4);

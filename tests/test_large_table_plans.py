@@ -89,3 +89,31 @@ async def test_start_up_recount_reads_only_the_active_campaigns_rows(deps) -> No
     probes = [n for n in _nodes(raw) if n.get("Index Name", "").startswith("subtasks")]
     assert probes and all("campaign_id =" in n.get("Index Cond", "") for n in probes), \
         [(n.get("Index Cond"), n.get("Filter")) for n in probes]
+
+
+def _joined(node: dict, in_subplan: bool = False) -> list[dict]:
+    """Scans reached as a join's side, not as a per-row subplan (key lookups of one row each)."""
+    out = [] if in_subplan or node["Node Type"] == "ModifyTable" else [node]
+    for child in node.get("Plans", []):
+        out += _joined(child, in_subplan or child.get("Parent Relationship") == "SubPlan")
+    return out
+
+
+async def test_bind_and_settle_stay_linear_in_their_batch_when_statistics_say_nothing_is_in_flight(deps) -> None:
+    pool = deps.pool
+    service, ids = await _settled_table_with_some_in_flight(pool, deps)
+    n = len(ids)
+    async with pool.acquire() as conn:
+        await conn.execute("SET enable_seqscan = off")  # a large table: see above
+        settle = await conn.fetchval("EXPLAIN (FORMAT JSON) " + Q["engine.settle"], ids, ["sent"] * n, ["m"] * n,
+                                     [None] * n, [NOW] * n, [service] * n, [NOW] * n, [False] * n)
+        bind = await conn.fetchval("EXPLAIN (FORMAT JSON) " + Q["engine.bind"], ids, [service] * n,
+                                   ["a@b.example"] * n, [NOW] * n, 1)
+    # Before: with `bound` estimated at one row, the ids not bound were found by a nested loop
+    # over the bound rows per id (n² / 2 comparisons per bind); now a hashed subplan.
+    loops = [c for p in _nodes(bind) if p["Node Type"] == "Nested Loop" for c in p.get("Plans", [])]
+    assert not [c for c in loops if c.get("CTE Name") == "bound"], "a nested loop over the bound rows"
+    # Before: the settle joined campaigns, planned as a nested loop reading every campaign per
+    # result; now a requeued row's campaign is looked up by key in a subplan, and no other is read.
+    changed = next(p for p in _nodes(settle) if p["Node Type"] == "ModifyTable" and p["Relation Name"] == "subtasks")
+    assert not [p for p in _joined(changed) if p.get("Relation Name") == "campaigns"], "campaigns joined per result"

@@ -128,7 +128,9 @@ WITH r AS (
     SELECT r.*, p.tid, p.campaign_id, p.cancelled
     FROM r CROSS JOIN LATERAL (
         SELECT s.ctid AS tid, s.campaign_id,
-               (SELECT c.status = 'cancelled' FROM campaigns c WHERE c.id = s.campaign_id) AS cancelled
+               CASE WHEN r.outcome IN ('throttled', 'not_sent')  -- only a requeue asks its campaign
+                    THEN (SELECT c.status = 'cancelled' FROM campaigns c WHERE c.id = s.campaign_id)
+               END AS cancelled
         FROM subtasks s
         WHERE s.id = r.id AND s.status = 'sending'
         OFFSET 0

@@ -95,7 +95,8 @@ async def test_a_throttled_result_settling_across_a_cancel_cancels_the_subtask(d
     _, service, campaign = await _running(deps, 2)
     first = await pool.fetchval("SELECT id FROM subtasks WHERE campaign_id = $1 AND seq = 1", campaign)
     assert await _bind(pool, service, [first]) == set()
-    batch = SettleBatch([first], ["throttled"], [None], ["42901: slow down"], [NOW], [service], [NOW], [True])
+    batch = SettleBatch([first], ["throttled"], [None], ["42901: slow down"], [NOW], [service], [NOW], [True],
+                        [campaign])
     queries = await _queries(pool)
     # The cancel is half-way: campaign locked and marked, not yet committed.
     async with pool.acquire() as conn:
@@ -114,6 +115,36 @@ async def test_a_throttled_result_settling_across_a_cancel_cancels_the_subtask(d
     await settle
     assert await pool.fetchval("SELECT status FROM subtasks WHERE id = $1", first) == "cancelled"
     assert await pool.fetchval("SELECT count(*) FROM subtasks WHERE status = 'pending'") == 0
+
+
+async def test_a_row_changed_between_the_settles_probe_and_its_update_comes_back_missed(deps) -> None:
+    """The settle updates the row version its probe saw (by ctid). A webhook's outcome written to
+    the row meanwhile makes that version stale: the result is not written then, and says so, so
+    the engine writes it with its next flush; nothing is counted twice."""
+    pool = deps.pool
+    _, service, campaign = await _running(deps, 2)
+    first = await pool.fetchval("SELECT id FROM subtasks WHERE campaign_id = $1 AND seq = 1", campaign)
+    assert await _bind(pool, service, [first]) == set()
+    batch = SettleBatch([first], ["sent"], ["m-1"], [None], [NOW], [service], [NOW], [False], [campaign])
+    queries = await _queries(pool)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute(Q["feedback.set_outcome"], first, "delivered")
+        settle = asyncio.create_task(queries.settle(batch, [], [], [], NOW))
+
+        async def waiting() -> bool:
+            return await _waiting_on_locks(pool) > 0
+        await eventually(waiting, what="the settle to wait for the webhook's row lock")
+        await tx.commit()
+    rows, _ = await settle
+    assert [(r["status"], r["id"]) for r in rows] == [("missed", first)]
+    assert await pool.fetchval("SELECT status FROM subtasks WHERE id = $1", first) == "sending"
+    rows, _ = await queries.settle(batch, [], [], [], NOW)  # the next flush
+    assert [(r["status"], r["n"]) for r in rows] == [("sent", 1)]
+    row = await pool.fetchrow("SELECT status, outcome FROM subtasks WHERE id = $1", first)
+    assert tuple(row) == ("sent", "delivered")
+    assert await pool.fetchval("SELECT sent_count FROM campaigns WHERE id = $1", campaign) == 1
 
 
 async def _short_campaign(deps) -> tuple[uuid.UUID, uuid.UUID]:

@@ -84,3 +84,29 @@ async def test_transient_failures_keep_every_result_in_order_until_the_database_
     buf.stop()
     await asyncio.wait_for(task, 1)
     assert written == list(range(10)) and not buf.dead
+
+
+async def test_two_batches_are_written_at_once_and_a_backlog_in_larger_batches() -> None:
+    started: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def flush(items: list[int]) -> None:
+        started.append(list(items))
+        await release.wait()
+
+    buf: TimedOverflowBuffer[int] = TimedOverflowBuffer(flush, max_size=2, max_delay=0.001, writers=2, max_batch=5)
+    task = asyncio.create_task(buf.run())
+    for i in range(4):
+        buf.add(i)
+        while len(started) < (i + 1) // 2:
+            await asyncio.sleep(0.001)
+    assert started == [[0, 1], [2, 3]]  # the second batch did not wait for the first
+    for i in range(4, 11):
+        buf.add(i)
+    await asyncio.sleep(0.01)
+    assert len(started) == 2 and len(buf) == 7  # no third writer
+    release.set()
+    buf.stop()
+    await asyncio.wait_for(task, 1)
+    assert started[2:] == [[4, 5, 6, 7, 8], [9, 10]]  # the pile, taken up to max_batch at once
+    assert buf.flushed == 11 and len(buf) == 0

@@ -46,7 +46,8 @@ class Freeze:
 
 @dataclass(frozen=True)
 class SettleBatch:
-    """Column arrays of one flush (engine.settle's parameters, in order)."""
+    """Column arrays of one flush (engine.settle's parameters, in order, then each result's
+    campaign: the campaigns a requeue locks first)."""
 
     ids: list[uuid.UUID]
     outcomes: list[str]
@@ -56,6 +57,7 @@ class SettleBatch:
     service_ids: list[uuid.UUID]
     attempted_at: list[datetime]
     give_back: list[bool]
+    campaign_ids: list[uuid.UUID]
 
 
 class Fence(Protocol):
@@ -102,12 +104,13 @@ class DispatchQueries:
     async def settle(self, batch: SettleBatch, live: list[ServiceLive], throttled: list[Throttled],
                      freezes: list[Freeze], now: datetime) -> tuple[list[asyncpg.Record], set[uuid.UUID]]:
         """One transaction: results, the services' live state, throttle log rows, freezes.
-        Returns the settle rows and the services this flush froze."""
+        Returns the settle rows (`missed` ones were not written: see engine.settle) and the
+        services this flush froze."""
         frozen: set[uuid.UUID] = set()
         async with self.pool.acquire() as conn, conn.transaction():
-            requeued = [i for i, o in zip(batch.ids, batch.outcomes) if o in ("throttled", "not_sent")]
-            if requeued:
-                await conn.fetch(Q["engine.lock_requeued_campaigns"], requeued)
+            await conn.execute(Q["engine.settle_plan"])
+            if any(o in ("throttled", "not_sent") for o in batch.outcomes):
+                await conn.fetch(Q["engine.lock_requeued_campaigns"], sorted(set(batch.campaign_ids)))
             rows = await conn.fetch(Q["engine.settle"], batch.ids, batch.outcomes, batch.message_ids, batch.errors,
                                     batch.settled_at, batch.service_ids, batch.attempted_at, batch.give_back)
             if live:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Awaitable, Callable, Iterable
 
@@ -29,6 +30,10 @@ log = logging.getLogger("edm.engine.dispatcher")
 
 # Seconds between two updates of the queue-depth gauge (real time: it only paces a metric).
 DEPTH_EVERY = 1.0
+# Settle statements in flight at once, each on its own pooled connection (a bind runs beside
+# them: write_gate.py), and the batch a backlog is taken in (settle_buffer.py).
+SETTLE_WRITERS = 2
+SETTLE_BATCH_MAX = 5000
 
 
 async def _nothing() -> None:
@@ -64,7 +69,11 @@ class Settler:
         self.metrics = metrics
         self.buffer: TimedOverflowBuffer[Settlement] = TimedOverflowBuffer(
             self._flush, max_size=settle_batch, max_delay=settle_delay, transient=is_transient,
-            quarantine=_quarantine, on_isolated=self._on_isolated)
+            quarantine=_quarantine, on_isolated=self._on_isolated, writers=SETTLE_WRITERS,
+            max_batch=max(settle_batch, SETTLE_BATCH_MAX))
+        # Campaigns with results in a flush not yet committed (two flushes run at once): not
+        # asked to complete until those are written.
+        self._unsettled: Counter[uuid.UUID] = Counter()
         # Services a failure streak asked to freeze, written with the next flush.
         self.to_freeze: set[uuid.UUID] = set()
         self._depth_at = -DEPTH_EVERY
@@ -80,7 +89,7 @@ class Settler:
 
     async def _flush(self, batch: list[Settlement]) -> None:
         now = self.clock.now()
-        cols = SettleBatch([], [], [], [], [], [], [], [])
+        cols = SettleBatch([], [], [], [], [], [], [], [], [])
         for x in batch:
             r = x.result
             cols.ids.append(x.bind.item.id)
@@ -91,6 +100,7 @@ class Settler:
             cols.service_ids.append(x.bind.service.id)
             cols.attempted_at.append(x.bind.at)
             cols.give_back.append(x.give_back)
+            cols.campaign_ids.append(x.bind.campaign.id)
         # Only services whose failure count or throttle moved since last written: a run of
         # successes writes no services row here at all.
         services = {x.bind.service.id: x.bind.service for x in batch
@@ -103,16 +113,31 @@ class Settler:
         freeze = [services[sid] for sid in list(self.to_freeze) if sid in services]
         # Failure streaks and freezes write services rows: in turn with the counters' write-behind.
         rows_lock = self.write_lock.services_rows if services or freeze else contextlib.nullcontext()
-        async with self.write_lock.shared(), rows_lock:
-            live = [(s, (s.consecutive_failures, s.throttled_until)) for s in services.values()]
-            rows, frozen_ids = await self.queries.settle(
-                cols, [ServiceLive(s.id, *v) for s, v in live],
-                [Throttled(x.bind.service.id, f"throttled by the provider: {x.result.error_code} {x.result.error}"[:500],
-                           {"retry_after": x.result.retry_after,
-                            "until": x.bind.service.throttled_until.isoformat()
-                            if x.bind.service.throttled_until else None}, x.at) for x in throttled],
-                [Freeze(s.id, s.abnormal_reason or f"{s.consecutive_failures} consecutive failures",
-                        s.consecutive_failures) for s in freeze], now)
+        campaigns = Counter(cols.campaign_ids)
+        self._unsettled.update(campaigns)
+        try:
+            async with self.write_lock.shared(), rows_lock:
+                live = [(s, (s.consecutive_failures, s.throttled_until)) for s in services.values()]
+                rows, frozen_ids = await self.queries.settle(
+                    cols, [ServiceLive(s.id, *v) for s, v in live],
+                    [Throttled(x.bind.service.id, f"throttled by the provider: {x.result.error_code} {x.result.error}"[:500],
+                               {"retry_after": x.result.retry_after,
+                                "until": x.bind.service.throttled_until.isoformat()
+                                if x.bind.service.throttled_until else None}, x.at) for x in throttled],
+                    [Freeze(s.id, s.abnormal_reason or f"{s.consecutive_failures} consecutive failures",
+                            s.consecutive_failures) for s in freeze], now)
+        finally:
+            self._unsettled.subtract(campaigns)
+            self._unsettled += Counter()  # drops the zeros
+        missed = {r["id"] for r in rows if r["status"] == "missed"}
+        if missed:
+            # Changed by someone else between the probe and the update: written by a later flush.
+            log.warning("settle_missed results=%d: written again with the next flush", len(missed))
+            for x in batch:
+                if x.bind.item.id in missed:
+                    self.buffer.add(x)
+            rows = [r for r in rows if r["status"] != "missed"]
+            batch = [x for x in batch if x.bind.item.id not in missed]
         self.record_sends((x.at, x.bind.service.id, x.bind.campaign.id, x.bind.campaign.user_id, x.result.outcome) for x in batch)
         for sid, x in {x.bind.service.id: x for x in throttled}.items():
             s = x.bind.service
@@ -223,10 +248,11 @@ class Settler:
         """Complete the campaigns whose every subtask is settled (the database has the last word)."""
         ready = [cid for cid in campaign_ids
                  if (c := self.state.campaigns.get(cid)) is not None and not c.has_pending and c.in_flight == 0]
-        if ready and len(self.buffer):
-            # Results still waiting to be written keep their campaigns' rows `sending`: asking
-            # now would only look through the campaign's subtasks to find them.
-            waiting = {x.bind.campaign.id for x in self.buffer.items()}
+        if ready and (len(self.buffer) or self._unsettled):
+            # Results still waiting to be written (or being written by the other flush) keep
+            # their campaigns' rows `sending`: asking now would only look through the
+            # campaign's subtasks to find them.
+            waiting = {x.bind.campaign.id for x in self.buffer.items()} | set(self._unsettled)
             ready = [cid for cid in ready if cid not in waiting]
         if not ready:
             return

@@ -104,66 +104,96 @@ FROM (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[], 
 WHERE v.id = u.id AND v.quota_day_start = u.day
   AND EXISTS (SELECT 1 FROM engine_leader WHERE epoch = $6 AND expires_at > now());
 
+-- name: settle_plan
+-- Inside the settle's transaction, before engine.settle: its update takes the probed rows by
+-- ctid, and with a sequential scan ruled out that is a Tid Scan whatever the batch's size or
+-- the statistics (at 5,000 rows the planner otherwise hashed the whole table).
+SET LOCAL enable_seqscan = off;
+
 -- name: settle
 -- Settles a batch of results. sent/failed close the subtask. A request that does not count
 -- (`give_back`: throttled, or never made because the email could not be rendered or it never
 -- left this machine) is unbound (the engine gives it back to the service's daily count it holds
 -- in memory); a throttled or not_sent subtask (a requeue) goes back to pending (or to
 -- cancelled when its campaign was cancelled meanwhile). Campaign counters move by what changed.
--- Plan: subtasks through their primary key (`id = ANY($1)`), as the bind. The campaign's status
--- matters only to a requeue, so it is looked up per requeued row (by key), not joined: a join
--- was planned, with a large table's estimate of one row in flight, as a nested loop reading all
--- of `campaigns` per result (every campaign ever run: 200 old ones cost 80 ms per 1,000 rows).
+-- Plan (pinned by tests/test_dispatch_plans.py): `hit` probes the primary key once per result
+-- (OFFSET 0 keeps the probe a per-row subquery: the planner cannot fold it into a join that
+-- walks a campaign's rows, the rows in flight or the table, which it did on statistics taken
+-- before a fan-out: 80 s for 2,000 rows of a 120k table); the update then takes each probed
+-- row by its ctid (the settle's transaction sets enable_seqscan off: a Tid Scan, never a hash
+-- join over the whole table). A row updated by someone else between probe and update (a
+-- feedback webhook's outcome) is not written: it comes back as `missed`, for the next flush.
+-- The campaigns' counters are locked in id order first: two settles at once never wait on
+-- each other crosswise. Only a requeue asks its campaign's status (by key): a join of
+-- `campaigns` was planned, on a large table's estimate of one row in flight, as a nested loop
+-- reading every campaign ever run per result (200 old ones: 80 ms per 1,000 rows).
 WITH r AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[],
                          $7::timestamptz[], $8::boolean[])
         AS r(id, outcome, message_id, error, at, service_id, attempted, give_back)
+), hit AS MATERIALIZED (
+    SELECT r.*, p.tid, p.campaign_id, p.cancelled
+    FROM r CROSS JOIN LATERAL (
+        SELECT s.ctid AS tid, s.campaign_id,
+               CASE WHEN r.outcome IN ('throttled', 'not_sent')  -- only a requeue asks its campaign
+                    THEN (SELECT c.status = 'cancelled' FROM campaigns c WHERE c.id = s.campaign_id)
+               END AS cancelled
+        FROM subtasks s
+        WHERE s.id = r.id AND s.status = 'sending'
+        OFFSET 0
+    ) p
 ), changed AS (
     UPDATE subtasks s
-    SET status = CASE WHEN r.outcome NOT IN ('throttled', 'not_sent') THEN r.outcome
-                      WHEN (SELECT c.status FROM campaigns c WHERE c.id = s.campaign_id) = 'cancelled'
-                      THEN 'cancelled'
+    SET status = CASE WHEN h.outcome NOT IN ('throttled', 'not_sent') THEN h.outcome
+                      WHEN h.cancelled THEN 'cancelled'
                       ELSE 'pending' END,
-        message_id = r.message_id,
-        error = r.error,
-        settled_at = CASE WHEN r.outcome NOT IN ('throttled', 'not_sent') THEN r.at
-                          WHEN (SELECT c.status FROM campaigns c WHERE c.id = s.campaign_id) = 'cancelled'
-                          THEN r.at END,                      -- a requeue that stays pending: null
-        service_id = CASE WHEN r.give_back THEN NULL ELSE s.service_id END,
-        from_address = CASE WHEN r.give_back THEN NULL ELSE s.from_address END,
-        attempted_at = CASE WHEN r.give_back THEN NULL ELSE s.attempted_at END
-    FROM r
-    WHERE s.id = r.id AND s.status = 'sending'
-    RETURNING s.id, s.campaign_id, s.status, r.outcome
+        message_id = h.message_id,
+        error = h.error,
+        settled_at = CASE WHEN h.outcome IN ('throttled', 'not_sent') AND NOT h.cancelled THEN NULL
+                          ELSE h.at END,
+        service_id = CASE WHEN h.give_back THEN NULL ELSE s.service_id END,
+        from_address = CASE WHEN h.give_back THEN NULL ELSE s.from_address END,
+        attempted_at = CASE WHEN h.give_back THEN NULL ELSE s.attempted_at END
+    FROM hit h
+    WHERE s.ctid = h.tid                              -- the very row version the probe saw
+    RETURNING s.id, s.campaign_id, s.status, h.outcome
 ), per_campaign AS (
     SELECT campaign_id,
            count(*) FILTER (WHERE status = 'sent')::int AS sent,
            count(*) FILTER (WHERE status = 'failed')::int AS failed,
            count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled
     FROM changed GROUP BY campaign_id
+), locked AS (
+    SELECT c.id FROM campaigns c WHERE c.id IN (SELECT campaign_id FROM per_campaign)
+    ORDER BY c.id FOR NO KEY UPDATE                   -- id order (LockRows above the Sort)
 ), campaigns_moved AS (
     UPDATE campaigns c
     SET sent_count = c.sent_count + p.sent, failed_count = c.failed_count + p.failed,
         cancelled_count = c.cancelled_count + p.cancelled, updated_at = now()
-    FROM per_campaign p WHERE c.id = p.campaign_id
+    FROM per_campaign p JOIN locked l ON l.id = p.campaign_id
+    WHERE c.id = p.campaign_id
     RETURNING c.id
 )
 -- One row per campaign and final status (id NULL), plus one row per requeued request (with
--- its id: the engine re-queues or refunds each): a flush of thousands returns a handful.
+-- its id: the engine re-queues or refunds each) and per missed one: a flush of thousands
+-- returns a handful.
 SELECT campaign_id, status, count(*)::int AS n, NULL::uuid AS id
 FROM changed WHERE outcome NOT IN ('throttled', 'not_sent') GROUP BY campaign_id, status
 UNION ALL
-SELECT campaign_id, status, 1, id FROM changed WHERE outcome IN ('throttled', 'not_sent');
+SELECT campaign_id, status, 1, id FROM changed WHERE outcome IN ('throttled', 'not_sent')
+UNION ALL
+SELECT h.campaign_id, 'missed', 1, h.id FROM hit h WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE c.id = h.id);
 
 -- name: lock_requeued_campaigns
--- Before a throttled (or never-sent) subtask goes back to pending, its campaign's row is share-
+-- Before a throttled (or never-sent) subtask goes back to pending, the batch's campaigns are
 -- locked: a cancel in progress finishes first, and the settle then sees it and cancels the
--- subtask instead (otherwise it would be pending inside a cancelled campaign). Id order, so two
--- settles never wait on each other crosswise.
+-- subtask instead (otherwise it would be pending inside a cancelled campaign). Every campaign
+-- the settle will count (not only the requeued ones), in id order, in the mode the counters'
+-- update takes: a share lock upgraded later would deadlock two settles of one campaign.
 SELECT c.id FROM campaigns c
-WHERE c.id IN (SELECT s.campaign_id FROM subtasks s WHERE s.id = ANY($1::uuid[]))
+WHERE c.id = ANY($1::uuid[])
 ORDER BY c.id
-FOR SHARE OF c;
+FOR NO KEY UPDATE OF c;
 
 -- name: service_live_state
 -- Writes the in-memory failure count and throttle freeze of several services at once.

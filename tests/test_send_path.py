@@ -21,6 +21,7 @@ from tests.engine_support import (
     map_user,
     new_engine,
     running,
+    seed_campaign,
     wait_status,
 )
 
@@ -96,11 +97,7 @@ async def test_a_crash_with_requests_at_the_provider_gives_every_connection_back
     clock = ScaledClock(START, factor=1)
     transport = EngageLabTransport(pool_limit=3)
     async with fake_esp(FakeEspConfig(default=Knobs(latency_ms=3_000))) as (url, esp):
-        user = await make_user(pool, quota=6)
-        services = [await make_service(pool, deps.box, settings, clock.now(), base_url=url) for _ in range(3)]
-        await map_user(pool, user, services)
-        await make_contacts(pool, user, 6)
-        await make_campaign(pool, user, planned=6)
+        await seed_campaign(deps, clock.now(), base_url=url, contacts=6, services=3)
         engine, _ = new_engine(settings, pool, clock, deps.box, providers=ProviderFactory(transport))
         await engine.start()
         await engine.wait_leader(10)

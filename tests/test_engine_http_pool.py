@@ -106,6 +106,10 @@ async def test_the_first_requests_of_a_big_tick_leave_before_the_last_are_render
     # bytes in a task of its own, queued behind every request task of the tick): the first
     # arrival at the fake ESP came after the last handover. In slices, the first requests are
     # on the wire while later ones are still being rendered.
+    # The fake ESP shares the engine's loop: a request is logged a few turns after it was written.
+    # Each render costs ~0.1 ms (a loop in the template), so the tick's rendering (~60 ms) spans
+    # more slices than that whatever the machine's speed or load: a slice renders at most
+    # sender.MAX_SLICE, and a stalled turn only makes the slice it interrupts smaller.
     pool, settings = deps.pool, deps.settings
     clock = SystemClock()  # its monotonic clock is the fake ESP's (time.monotonic)
     n = 600
@@ -120,7 +124,8 @@ async def test_the_first_requests_of_a_big_tick_leave_before_the_last_are_render
             quota_day_start(parse_hhmm("02:00"), settings.tz, clock.now()), n)
         await map_user(pool, user, [r["id"] for r in await pool.fetch("SELECT id FROM services")])
         await make_contacts(pool, user, n)
-        campaign = await make_campaign(pool, user, planned=n)
+        campaign = await make_campaign(pool, user, planned=n,
+                                       html="{% for i in range(30) %}<p>{{ name }} {{ i }}</p>{% endfor %}")
         transport = EngageLabTransport(pool_limit=n)
         # Warm connections, as a running engine has them: the requests do not wait for a connect.
         async def warm() -> None:

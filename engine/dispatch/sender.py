@@ -35,8 +35,11 @@ FREEZE_AFTER = 10
 # Services whose interval is at least this long announce each wait (`service.interval_started`):
 # a wait an operator can watch. Shorter intervals would turn the stream into one event per send.
 INTERVAL_EVENT_MIN = 5
-# Seconds of rendering the starter does before it lets the requests rendered so far go out.
+# Seconds of rendering the starter does before it lets the requests rendered so far go out,
+# and the most it does on a busy loop (its share then shrinks rather than the loop's turns
+# waiting behind a whole tick's rendering: answers, settles and API requests wait at most this).
 START_SLICE = 0.002
+MAX_SLICE = 0.010
 
 
 @dataclass(slots=True)
@@ -120,7 +123,9 @@ class Sender:
         requests, then their writes run) before the next slice is rendered, and other work
         (answers, settlements) interleaves at every turn. A slice renders for START_SLICE seconds,
         or for half as long as the last two turns took: on a busy loop the turns are slow, and
-        smaller slices would make the starter, not the services, set the pace."""
+        smaller slices would make the starter, not the services, set the pace. Never for more
+        than MAX_SLICE: a stalled turn (the process descheduled) must not let the next slice
+        render a whole tick before anything of it goes out."""
         queue = self._to_start
         loop = asyncio.get_running_loop()
         budget = START_SLICE
@@ -146,7 +151,7 @@ class Sender:
                 turns = loop.time()
                 await asyncio.sleep(0)
                 await asyncio.sleep(0)
-                budget = max(START_SLICE, (loop.time() - turns) / 2)
+                budget = min(MAX_SLICE, max(START_SLICE, (loop.time() - turns) / 2))
                 self._on_the_wire(on_the_way, self.clock.monotonic())
         finally:
             self._starter = None

@@ -25,6 +25,7 @@ from engine.store.retry import retry_failed
 from tests.conftest import Api
 from tests.engine_support import (
     check_invariants,
+    eventually,
     fake_esp,
     make_campaign,
     make_contacts,
@@ -60,6 +61,11 @@ async def _sent(deps: Deps) -> int:
     return int(await deps.pool.fetchval("SELECT count(*) FROM subtasks_all WHERE status = 'sent'"))
 
 
+async def _minutes_count(deps: Deps, campaign: uuid.UUID, n: int) -> bool:
+    return await deps.pool.fetchval("SELECT coalesce(sum(sent + failed), 0) FROM send_minutes WHERE campaign_id = $1",
+                                    campaign) == n
+
+
 async def _hot_and_archived(deps: Deps, campaign: uuid.UUID) -> tuple[int, int]:
     hot = await deps.pool.fetchval("SELECT count(*) FROM subtasks WHERE campaign_id = $1", campaign)
     cold = await deps.pool.fetchval("SELECT count(*) FROM subtasks_archive WHERE campaign_id = $1", campaign)
@@ -89,6 +95,9 @@ async def test_archiving_moves_the_rows_and_every_answer_stays_the_same(admin: A
         async with running(engine):
             await wait_status(pool, done, "completed")
             await callbacks_done(esp, await _sent(deps))  # at least one callback per message sent
+            # The rate comes from the per-minute counters, written behind every 2 s: wait for them.
+            await eventually(lambda: _minutes_count(deps, done, N), what="the per-minute counters")
+            finished_before = clock.now()  # the other campaign, not started yet, finishes after it
             before = await _answers(admin, api, done, user["id"], service)
             assert before["progress"]["sent"] + before["progress"]["failed"] == N
             assert before["progress"]["failed"] > 0 and before["funnel"]["delivered"] > 0
@@ -96,7 +105,7 @@ async def test_archiving_moves_the_rows_and_every_answer_stays_the_same(admin: A
             await pool.execute("UPDATE campaigns SET scheduled_at = $2 WHERE id = $1", later, clock.now())
             await engine.campaign_saved(later)
             await wait_status(pool, later, "running")
-            report = await archive_finished(pool, clock.now() - timedelta(seconds=1), clock.now(), batch=7)
+            report = await archive_finished(pool, finished_before, clock.now(), batch=7)
             assert [(c.id, c.subtasks) for c in report.campaigns] == [(done, N)]
             assert await _hot_and_archived(deps, done) == (0, N)
             assert await _answers(admin, api, done, user["id"], service) == before

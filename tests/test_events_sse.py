@@ -122,7 +122,7 @@ async def test_idle_stream_outlasts_its_block_without_redis_errors(admin: Api, p
                                                                    deps, redis_url: str, caplog) -> None:
     # A shared client whose socket timeout is shorter than the stream's BLOCK, as redis-py's
     # default (5 s) is to BLOCK_MS: the reader must not inherit it as is.
-    shared, deps.redis = deps.redis, aioredis.from_url(redis_url, socket_timeout=0.5)
+    shared, deps.redis = deps.redis, aioredis.from_url(redis_url, socket_timeout=0.8)
     deps.sse_ping_seconds = 1.0
     try:
         with caplog.at_level(logging.WARNING, logger="edm.api.events"):

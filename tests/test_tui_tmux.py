@@ -47,14 +47,16 @@ class Tmux:
             await self.run("send-keys", "-t", self.session, key)
             await asyncio.sleep(0.15)
 
-    async def wait_for(self, text: str, limit: float = 20.0) -> str:
+    async def wait_for(self, *texts: str, limit: float = 20.0) -> str:
+        """The screen once every one of `texts` is on it (a screen fills in over several refreshes)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         while True:
             screen = await self.screen()
-            if text in screen:
+            missing = [t for t in texts if t not in screen]
+            if not missing:
                 return screen
-            assert loop.time() < deadline, f"{text!r} never appeared; the screen was:\n{screen}"
+            assert loop.time() < deadline, f"{missing!r} never appeared; the screen was:\n{screen}"
             await asyncio.sleep(0.2)
 
     async def kill(self) -> None:
@@ -85,13 +87,13 @@ async def test_dashboard_under_tmux_against_a_running_api(admin: Api, deps, cloc
     env = f"-u COLUMNS -u LINES EDM_TOKEN={admin.token} PYTHONPATH={ROOT}"
     try:
         await tmux.start(f"env {env} {sys.executable} -m tui --api http://127.0.0.1:{port}")
-        screen = await tmux.wait_for("frozen-tmux")
-        assert "● live" in screen and "FROZEN (abnormal)" in screen and "300/1000" in screen
-        assert "Provider" in screen  # the wide layout: the pane really is 120 columns
+        # "Provider": the wide layout, the pane really is 120 columns.
+        await tmux.wait_for("frozen-tmux", "● live", "FROZEN (abnormal)", "300/1000", "Provider")
         await tmux.keys("2")
-        screen = await tmux.wait_for("tmux campaign")
-        assert "carol" in screen and "running" in screen
-        await tmux.keys("1", "e")  # edge-tmux is the first row (services sort by name)
+        await tmux.wait_for("tmux campaign", "carol", "running")
+        await tmux.keys("1")
+        await tmux.wait_for("Provider", "edge-tmux")  # the services table is back before the next key
+        await tmux.keys("e")  # edge-tmux is the first row (services sort by name)
         await tmux.wait_for("Disable service edge-tmux?")
         await tmux.keys("y")
         await tmux.wait_for("disabled")
@@ -102,9 +104,8 @@ async def test_dashboard_under_tmux_against_a_running_api(admin: Api, deps, cloc
         await tmux.keys("/", "f", "r", "o", "z", "e", "n", "Enter")
         await tmux.wait_for("frozen-tmux")
         await tmux.keys("Enter")
-        screen = await tmux.wait_for("Service frozen-tmux")
-        await tmux.wait_for("Status log")
-        assert "consecutive failures 10" in screen and "abnormal: 10 consecutive failures" in screen
+        await tmux.wait_for("Service frozen-tmux", "Status log", "consecutive failures 10",
+                            "abnormal: 10 consecutive failures")
         await tmux.keys("u")
         await tmux.wait_for("Unfroze frozen-tmux")
         assert ("unfreeze", str(frozen)) in deps.engine.calls
@@ -116,8 +117,7 @@ async def test_dashboard_under_tmux_against_a_running_api(admin: Api, deps, cloc
         await runner.cleanup()
         await tmux.wait_for("reconnecting")
         runner = await serve(init_app(deps), port)
-        screen = await tmux.wait_for("● live")
-        assert "edge-tmux" in screen
+        await tmux.wait_for("● live", "edge-tmux")
         await tmux.keys("q")
     finally:
         await tmux.kill()

@@ -231,6 +231,15 @@ async def check_invariants(pool: asyncpg.Pool, esp: FakeEsp | None, settings: Se
         WHERE c.status <> 'pending'
           AND (c.sent_count, c.failed_count, c.cancelled_count) <> (x.sent, x.failed, x.cancelled)""")
     assert not bad, f"campaign counters differ from subtasks: {bad}"
+    # ... and the funnel's counters equal the recipients per kind recounted from the events.
+    bad = await pool.fetch("""
+        SELECT coalesce(f.campaign_id, e.campaign_id) AS campaign_id, coalesce(f.kind, e.kind) AS kind,
+               f.recipients, e.recipients AS recounted
+        FROM campaign_funnels f
+        FULL JOIN (SELECT campaign_id, kind, count(DISTINCT subtask_id)::int AS recipients
+                   FROM delivery_events GROUP BY campaign_id, kind) e USING (campaign_id, kind)
+        WHERE f.recipients IS DISTINCT FROM e.recipients""")
+    assert not bad, f"funnel counters differ from the events: {[dict(r) for r in bad]}"
     bad = await pool.fetch("""
         SELECT v.name, v.used_today,
                (SELECT count(*) FROM subtasks_all s

@@ -3,9 +3,11 @@ secret, the generic bounce endpoint, the suppression API and the rules behind th
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import orjson
 
@@ -16,6 +18,7 @@ from tests.conftest import Api
 from tests.engine_support import make_campaign, make_contacts, make_service
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _sent_subtask(deps, admin: Api, *, pending: int = 0) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, Api]:
@@ -27,8 +30,8 @@ async def _sent_subtask(deps, admin: Api, *, pending: int = 0) -> tuple[uuid.UUI
     service = await make_service(pool, deps.box, deps.settings, deps.clock.now(), base_url="http://127.0.0.1:9")
     emails = await make_contacts(pool, uid, 1 + pending)
     campaign = await make_campaign(pool, uid, planned=1 + pending)
-    await pool.execute("UPDATE campaigns SET status = 'running', total = $2, started_at = now() WHERE id = $1",
-                       campaign, 1 + pending)
+    await pool.execute("UPDATE campaigns SET status = 'running', total = $2, sent_count = 1, started_at = now() "
+                       "WHERE id = $1", campaign, 1 + pending)
     await pool.execute("""INSERT INTO subtasks (campaign_id, seq, email, template_id, status, service_id,
                                                 attempted_at, message_id)
                           SELECT $1, n, e, (SELECT template_id FROM campaign_templates WHERE campaign_id = $1),
@@ -212,3 +215,36 @@ async def test_suppression_finds_the_pending_subtask_in_a_fanned_out_campaign(ad
         "SELECT email FROM subtasks WHERE campaign_id = $1 AND status = 'cancelled'", campaign)}
     assert cancelled == set(targets)
     assert await pool.fetchval("SELECT cancelled_count FROM campaigns WHERE id = $1", campaign) == len(targets)
+
+
+def _event(subtask: uuid.UUID, event: str, itime: int) -> bytes:
+    return orjson.dumps({"server": "email", "message_id": "mid-1", "itime": itime,
+                         "custom_args": {"subtask_id": str(subtask)},
+                         "response": {"event": event, "response_data": {"email_id": "mid-1"}}})
+
+
+async def test_the_funnel_counts_recipients_once_across_concurrent_callbacks(admin: Api, deps) -> None:
+    # One recipient opens eight times and clicks twice; the callbacks arrive at once, each in its own
+    # post (its own transaction), some of them replayed. Every distinct event is stored; the
+    # funnel (counters kept with the events) counts the recipient once per kind, as a recount does.
+    pool, client = deps.pool, admin.client
+    service, campaign, subtask, _, api = await _sent_subtask(deps, admin)
+    secret = (await admin.ok("POST", f"/services/{service}/webhook-secret"))["secret"]
+    bodies = ([_callback(subtask, "delivered", 1)] + [_event(subtask, "open", 10 + k) for k in range(8)]
+              + [_event(subtask, "click", 20 + k) for k in range(2)])
+    answers = await asyncio.gather(*(_post(client, service, b, secret) for b in bodies + bodies[:4]))
+    assert all(status == 200 for status, _ in answers), answers
+    assert sum(a["data"]["stored"] for _, a in answers) == len(bodies)
+    assert sum(a["data"]["duplicates"] for _, a in answers) == 4
+    funnel = await api.ok("GET", f"/campaigns/{campaign}/funnel")
+    assert (funnel["sent"], funnel["delivered"], funnel["opened"], funnel["clicked"]) == (1, 1, 1, 1), funnel
+    assert funnel["rates"]["opened"] == 1.0
+    recount = {r["kind"]: r["n"] for r in await pool.fetch(
+        "SELECT kind, count(DISTINCT subtask_id)::int AS n FROM delivery_events WHERE campaign_id = $1 GROUP BY kind",
+        campaign)}
+    assert recount == {"delivered": 1, "open": 1, "click": 1}
+    # Migration 0013 fills the counters from the events an existing install already has.
+    migration = (ROOT / "sql" / "migrations" / "0013_campaign_funnels.sql").read_text()
+    await pool.execute("DELETE FROM campaign_funnels; DELETE FROM delivery_firsts")
+    await pool.execute(migration[migration.index("INSERT INTO delivery_firsts"):])
+    assert await api.ok("GET", f"/campaigns/{campaign}/funnel") == funnel

@@ -1,12 +1,15 @@
 """Delivery feedback: events matched to subtasks, automatic suppression, the reputation guard.
 
 Every event is one `delivery_events` row (a duplicate dedupe key is a no-op, which makes a
-replayed or re-delivered callback harmless); counts and rates are derived from those rows.
+replayed or re-delivered callback harmless); counts and rates are derived from those rows. A
+campaign's funnel (recipients per kind) is kept as counters in the same transaction as the events:
+each transaction adds its firsts at its end, campaigns in one order (migration 0013).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -46,11 +49,13 @@ class Recorded:
     refunded_users: set[uuid.UUID] = field(default_factory=set)
     # Services the reputation guard froze: (id, name, reason).
     frozen: list[tuple[uuid.UUID, str, str]] = field(default_factory=list)
+    # Recipients who got their first event of a kind: (campaign, kind) -> how many (the funnel's).
+    firsts: Counter[tuple[uuid.UUID, str]] = field(default_factory=Counter)
 
 
 class Funnel(msgspec.Struct):
     """A campaign's delivery funnel: sent → delivered → opened → clicked, and the losses; unique
-    per recipient, derived from the subtasks and the event rows. Rates are shares of `sent`."""
+    per recipient, from the campaign's counters and funnel counters. Rates are shares of `sent`."""
 
     total: int
     sent: int
@@ -65,6 +70,15 @@ class Funnel(msgspec.Struct):
     complained: int
     unsubscribed: int
     rates: dict[str, float]
+
+
+async def _count_firsts(conn: asyncpg.Connection, out: Recorded) -> None:
+    """Add the transaction's firsts to the funnel counters, keys sorted (see `feedback.funnel_add`)."""
+    if not out.firsts:
+        return
+    keys = sorted(out.firsts, key=lambda k: (k[0].bytes, k[1]))
+    await conn.execute(Q["feedback.funnel_add"], [k[0] for k in keys], [k[1] for k in keys],
+                       [out.firsts[k] for k in keys])
 
 
 _FUNNEL_KEYS = ("delivered", "hard_bounced", "soft_bounced", "complained", "unsubscribed", "opened", "clicked")
@@ -109,6 +123,7 @@ class FeedbackStore:
                         guard_services.add(sub["service_id"])
             for sid in guard_services:
                 await self._guard(conn, sid, now, out)
+            await _count_firsts(conn, out)
         return out
 
     async def record_for_campaign(self, campaign_id: uuid.UUID, email: str, f: Feedback, source: Source,
@@ -123,6 +138,7 @@ class FeedbackStore:
             if await self._apply(conn, sub, f, source, now, out) and f.kind != "soft_bounce" \
                     and sub["service_id"] is not None:
                 await self._guard(conn, sub["service_id"], now, out)
+            await _count_firsts(conn, out)
         return out
 
     async def suppress_owner(self, user_id: uuid.UUID, email: str, kind: Kind, source: Source,
@@ -135,13 +151,15 @@ class FeedbackStore:
 
     async def _apply(self, conn: asyncpg.Connection, sub: asyncpg.Record, f: Feedback, source: Source,
                      now: datetime, out: Recorded) -> bool:
-        new = await conn.fetchval(Q["feedback.insert"], sub["id"], sub["campaign_id"], sub["user_id"],
+        new = await conn.fetchrow(Q["feedback.insert"], sub["id"], sub["campaign_id"], sub["user_id"],
                                   sub["service_id"], sub["email"], f.kind, source, f.dedupe_key, f.data,
                                   f.occurred_at, now)
         if new is None:
             out.duplicates += 1
             return False
         out.stored += 1
+        if new["first"]:
+            out.firsts[(sub["campaign_id"], f.kind)] += 1
         if f.kind in OUTCOMES:
             await conn.execute(Q["feedback.set_outcome"], sub["id"], f.kind)
         await self._suppression(conn, sub["user_id"], sub["email"], f.kind, source, sub["campaign_id"], now, out)

@@ -78,3 +78,16 @@ async def test_counts_survive_a_failed_write_and_go_with_the_next(deps, database
     recorder.record([(START, service, campaign, user, "failed")])
     await recorder.flush()
     assert await deps.pool.fetchval("SELECT failed FROM send_minutes WHERE campaign_id = $1", campaign) == 2
+
+
+async def test_results_out_of_order_across_minutes_count_in_their_own_minute(deps) -> None:
+    """A flush's results are mostly in one minute, not always in order: each counts in its own."""
+    recorder = SendMinutes(deps.pool, FakeClock(START))
+    service, campaign, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    at = [datetime(2026, 11, 23, 4, m, s, us, tzinfo=timezone.utc)
+          for m, s, us in [(0, 59, 999_999), (1, 0, 0), (0, 0, 0), (1, 59, 999_999), (2, 0, 1), (0, 30, 0)]]
+    recorder.record([(a, service, campaign, user, "sent") for a in at])
+    await recorder.flush()
+    rows = await deps.pool.fetch("SELECT minute, sent FROM send_minutes WHERE campaign_id = $1 ORDER BY minute",
+                                 campaign)
+    assert [(r["minute"].minute, r["sent"]) for r in rows] == [(0, 3), (1, 2), (2, 1)]

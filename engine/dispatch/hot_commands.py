@@ -117,6 +117,8 @@ class HotCommands:
             self.dispatcher.fair.forget_service(service_id)
         elif s is not None and s.dispatchable:
             self.dispatcher.schedule(s)  # the interval may have changed: re-arm
+        elif s is not None:
+            self.dispatcher.wake_service(s)  # not dispatchable: known as idle for when it is
         self.resetter.wake()
         self.pauses.mark(users)
         self.dispatcher.settler.count_frozen()

@@ -27,6 +27,7 @@ Key = tuple[datetime, uuid.UUID, uuid.UUID, uuid.UUID]
 # One settled result: (settled at, service, campaign, campaign's owner, outcome).
 SettledSend = tuple[datetime, uuid.UUID, uuid.UUID, uuid.UUID, str]
 
+ONE_MINUTE = timedelta(minutes=1)
 KEEP = timedelta(days=2)  # rows older than this are pruned (the overview reads ten minutes)
 PRUNE_EVERY = 600.0  # seconds between two prunes
 
@@ -51,6 +52,9 @@ class SendMinutes:
     def record(self, results: Iterable[SettledSend]) -> None:
         """Count settled results; throttled and never-sent ones are not sends."""
         counts = self._counts
+        # One minute object for the results that fall in the same minute (most of a flush): a
+        # `replace` per result and the hash of a new datetime were most of this loop's cost.
+        minute = until = None
         for at, service_id, campaign_id, user_id, outcome in results:
             if outcome == "sent":
                 i = 0
@@ -58,7 +62,10 @@ class SendMinutes:
                 i = 1
             else:
                 continue
-            key = (minute_of(at), service_id, campaign_id, user_id)
+            if minute is None or until is None or not minute <= at < until:
+                minute = minute_of(at)
+                until = minute + ONE_MINUTE
+            key = (minute, service_id, campaign_id, user_id)
             c = counts.get(key)
             if c is None:
                 c = counts[key] = [0, 0]

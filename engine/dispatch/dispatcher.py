@@ -17,16 +17,17 @@ import asyncpg
 from engine.dispatch.claims import Claimer
 from engine.dispatch.connection_wait import ConnectionWait
 from engine.dispatch.dispatch_queries import DispatchQueries, Fence
-from engine.dispatch.domain_gate import MAX_PARKED, DomainGate
+from engine.dispatch.domain_gate import DomainGate
 from engine.dispatch.fair_queue import FairQueues
 from engine.dispatch.hot_state import CampaignState, Claimed, HotState, ServiceState, UserState
+from engine.dispatch.limited_pick import LimitedPick
 from engine.dispatch.sender import FREEZE_AFTER, Bind, Sender
 from engine.dispatch.settler import Settler
 from engine.dispatch.waiting import wait_until
 from engine.dispatch.write_gate import WriteGate
 from engine.domain.fairness import pick_campaign
 from engine.infra.clock import Clock
-from engine.live.events import CampaignEvent, EventWriter
+from engine.live.events import EventWriter
 from engine.live.metrics import EngineMetrics
 
 # Requests one service may have open at the provider at once: a slow or hanging provider holds
@@ -79,6 +80,7 @@ class Dispatcher:
         # that new work wakes the idle ones among a user's services without a walk over all of them.
         self._idle: set[uuid.UUID] = set()
         self.fair = FairQueues(state)
+        self.limited = LimitedPick(state, self.fair, self.gate, claimer, events)
         self._order = itertools.count()
         self._wake = asyncio.Event()
         # The engine's write lock (write_gate.py): a tick holds it shared (a settle may write
@@ -292,48 +294,19 @@ class Dispatcher:
             self._capped.clear()
 
     def _pick_limited(self, s: ServiceState, now: datetime, mono: float, due: float) -> Bind | None:
-        """`_pick` with domain groups defined: the fairest user with a subtask this service may send
-        now (users whose work is all at its domains' limits are passed over, not charged a turn),
-        then that user's next campaign that has one."""
-        gate = self.gate
-        gate.blocked_until = None
-        found = self.fair.pick_first(s.id, lambda u: self._take(u, s.id, now))
+        """`_pick` with domain groups defined (limited_pick.py)."""
+        found = self.limited.find(s.id, now)
         if found is None:
-            if gate.blocked_until is not None:
+            blocked = self.gate.blocked_until
+            if blocked is not None:
                 # Only domain limits hold it back: try again the moment the earliest block lifts. Not
                 # marked in the heap, so new work (a claim of other domains) still wakes it at once.
                 s.heap_gen += 1
-                at = mono + max(0.0, (gate.blocked_until - now).total_seconds())
+                at = mono + max(0.0, (blocked - now).total_seconds())
                 heapq.heappush(self._heap, (at, next(self._order), s.id, s.heap_gen))
             return None
-        u, (c, item) = found
-        c.domain_wait = False
+        u, c, item = found
         return self._bound(s, u, c, item, now, due)
-
-    def _take(self, u: UserState, service_id: uuid.UUID, now: datetime) -> tuple[CampaignState, Claimed] | None:
-        campaigns, cids = self.state.campaigns, u.campaigns
-        n = len(cids)
-        start = cids.index(u.last_campaign) + 1 if u.last_campaign in cids else 0
-        for k in range(n):
-            c = campaigns[cids[(start + k) % n]]
-            if not c.runnable:
-                continue
-            item = self.gate.take(c, service_id, now)
-            if c.parked_n and c.parked_n < MAX_PARKED:
-                self.claimer.want(c)  # blocked domains parked: claim on for the others (bounded)
-            if item is not None:
-                return c, item
-            if not c.domain_wait and not c.buffer and c.parked_n and (c.exhausted or c.parked_n >= MAX_PARKED):
-                self._announce_domain_wait(c, now)
-        return None
-
-    def _announce_domain_wait(self, c: CampaignState, now: datetime) -> None:
-        """Once per stretch: the campaign has work left, all of it waiting for its domains' limits."""
-        c.domain_wait = True
-        groups = sorted(c.parked)
-        self.events.publish_campaign(CampaignEvent(c.id, "domain_wait", "waiting for recipient domain limits: "
-                                                   + ", ".join(groups), {"groups": groups,
-                                                                          "subtasks": c.parked_n}), now, c.user_id)
 
     def _give_back(self, b: Bind) -> None:
         if self.gate.on or self.gate.rate_limit > 0:

@@ -172,3 +172,79 @@ def test_results_are_released_in_request_order() -> None:
     assert order.finish(b, "b") == [] and order.finish(c, "c") == []
     assert order.open == 3
     assert order.finish(a, "a") == ["a", "b", "c"] and order.open == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fair_queues_agree_with_the_rule_as_mappings_work_and_holds_change(seed: int) -> None:
+    """Users share mappings (the queues' first level), mappings change, users are held back and
+    passed over (`pick_first`), work comes and goes: every pick is still `pick_user`'s over the
+    service's mapped users with runnable work, and `pick_first` the first of them in that order
+    that `take` accepts."""
+    import random
+    from collections import deque
+    from datetime import timedelta
+
+    from engine.dispatch.fair_queue import FairQueues
+    from engine.dispatch.hot_state import CampaignState, Claimed, HotState
+
+    rng = random.Random(seed)
+    st = HotState()
+    services = [uuid.UUID(int=1000 + k) for k in range(6)]
+    pools = [set(services[:4]), set(services[2:]), set(services), {services[5]}]
+    users = [uuid.UUID(int=k + 1) for k in range(30)]
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def remap(uid: uuid.UUID) -> None:
+        st.set_mapping(uid, rng.choice(pools) if rng.random() < 0.8 else set(rng.sample(services, 2)))
+
+    for uid in users:
+        remap(uid)
+        for _ in range(2):
+            st.add_campaign(CampaignState(uuid.uuid4(), uid, "running", None, "s", 0, 0,
+                                          base + timedelta(seconds=rng.randint(0, 50))))
+    fair = FairQueues(st)
+    item = Claimed(uuid.uuid4(), 1, "a@b.c", uuid.uuid4(), "", {})
+
+    def order(sid: uuid.UUID) -> list[uuid.UUID]:
+        eligible = [st.users[uid] for uid in st.service_users.get(sid, ())
+                    if uid not in fair.held and st.has_runnable(st.users[uid])]
+        eligible.sort(key=lambda u: (u.last_served, st.campaigns[u.campaigns[0]].created_ts, u.id.int))
+        return [u.id for u in eligible]
+
+    def serve(u) -> None:  # type: ignore[no-untyped-def]
+        st.serve_counter += 1
+        u.last_served = st.serve_counter
+
+    for step in range(3000):
+        roll = rng.random()
+        c = st.campaigns[rng.choice(list(st.campaigns))]
+        if roll < 0.45:
+            c.buffer = deque([item] * rng.randint(1, 3))
+            if c.user_id not in fair.held:
+                fair.offer(st.users[c.user_id])
+        elif roll < 0.7 and c.buffer:
+            c.buffer.popleft()
+        elif roll < 0.75:
+            remap(c.user_id)
+            if c.user_id not in fair.held:
+                fair.offer(st.users[c.user_id])
+        elif roll < 0.8:
+            fair.held.add(c.user_id)
+        elif roll < 0.85 and fair.held:
+            uid = rng.choice(sorted(fair.held))
+            fair.held.discard(uid)
+            fair.offer(st.users[uid])
+        sid = rng.choice(services)
+        expected = order(sid)
+        if rng.random() < 0.3:
+            refused = {uid for uid in expected if rng.random() < 0.5}
+            found = fair.pick_first(sid, lambda u: None if u.id in refused else "work")
+            accepted = [uid for uid in expected if uid not in refused]
+            assert (found[0].id if found else None) == (accepted[0] if accepted else None), step
+            if found is not None:
+                serve(found[0])
+        else:
+            got = fair.pick(sid)
+            assert (got.id if got else None) == (expected[0] if expected else None), step
+            if got is not None:
+                serve(got)

@@ -2,7 +2,10 @@
 (the anchor, measured in the same run), with groups whose limits are never reached, and with one
 group at its day limit holding a quarter of every campaign's recipients (their subtasks parked).
 
-    .venv/bin/python bench/domain_pick.py [--services 2000] [--users 10] [--picks 50000] [--rounds 5]
+    .venv/bin/python bench/domain_pick.py [--services 2000] [--users 10] [--picks 50000] [--rounds 5] [--mapped N]
+
+The anchor's own figure across `--users` shows how a pick grows with the users sharing a service
+(`--mapped N`: each user on N services of its own choosing instead of all on every service).
 
 Figures are printed as ratios to the anchor; they say what the domain check adds to a pick, not
 what a pick costs on another machine.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import random
 import sys
 import time
 import uuid
@@ -45,7 +49,8 @@ class Fence:
         return True
 
 
-def build(services: int, users: int, per_campaign: int, domains: list[str]) -> tuple[Dispatcher, list[ServiceState]]:
+def build(services: int, users: int, per_campaign: int, domains: list[str],
+          mapped: int = 0) -> tuple[Dispatcher, list[ServiceState]]:
     state = HotState()
     svcs = []
     for i in range(services):
@@ -55,7 +60,9 @@ def build(services: int, users: int, per_campaign: int, domains: list[str]) -> t
         svcs.append(s)
     for u in range(users):
         uid = uuid.uuid4()
-        state.set_mapping(uid, {s.id for s in svcs})
+        # Every user on every service (one shared mapping), or each on `mapped` services of its own.
+        pool = random.Random(u).sample(svcs, mapped) if mapped else svcs
+        state.set_mapping(uid, {s.id for s in pool})
         c = CampaignState(uuid.uuid4(), uid, "running", None, "news", per_campaign, per_campaign,
                           T0 + timedelta(seconds=u), exhausted=True)
         c.buffer.extend(Claimed(uuid.uuid4(), k + 1, f"r{k}@{domains[k % len(domains)]}", uuid.uuid4(), "R", {})
@@ -98,7 +105,7 @@ def main(args: argparse.Namespace) -> None:
     # Rounds interleaved, best of each: a busy machine slows some rounds, not one scenario.
     for _ in range(args.rounds):
         for name, groups in scenarios.items():
-            d, svcs = build(args.services, args.users, per_campaign, domains)
+            d, svcs = build(args.services, args.users, per_campaign, domains, args.mapped)
             if groups:
                 d.gate.set_groups(groups)
             took = run(d, svcs, args.picks, limited=bool(groups))
@@ -116,4 +123,6 @@ if __name__ == "__main__":
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--picks", type=int, default=50_000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--mapped", type=int, default=0,
+                   help="services per user, each user its own random choice (default: every user on every service)")
     main(p.parse_args())

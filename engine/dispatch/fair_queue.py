@@ -1,9 +1,9 @@
 """Per-service queues of users with runnable work, ordered by who was served least recently.
 
-Fairness for a service is `engine.domain.fairness.pick_user`'s rule over the users mapped to it: the one with
-runnable work served least recently, then the oldest campaign, then the user id. Users mapped to
-the same services share one mapping (`UserState.services`, one frozenset per distinct mapping), so
-the queues are kept in two levels:
+Fairness for a service is `engine.domain.fairness.pick_user`'s rule over the users mapped to it:
+the one with runnable work served least recently, then the oldest campaign, then the user id.
+Users mapped to the same services share one mapping (`UserState.services`, one frozenset per
+distinct mapping), so the queues are kept in two levels:
 
 - per mapping, a heap of its users with work;
 - per service, a heap of its mappings, each keyed by (a lower bound of) its first user's key.
@@ -74,15 +74,25 @@ class FairQueues:
             if newest is None:
                 newest = self._newest[sid] = {}
                 self._heaps[sid] = []
-            known = newest.get(mapping)
-            if known is None or key < known[0]:
-                self._push(sid, newest, mapping, key)
+            self._lower(sid, newest, mapping, key)
+
+    def _lower(self, service_id: uuid.UUID, newest: dict[Mapping, tuple[Key, int]], mapping: Mapping,
+               key: Key) -> None:
+        """A new entry for the mapping in this service's heap when `key` is below the one it knows."""
+        known = newest.get(mapping)
+        if known is None or key < known[0]:
+            self._push(service_id, newest, mapping, key)
 
     def _push(self, service_id: uuid.UUID, newest: dict[Mapping, tuple[Key, int]], mapping: Mapping,
-              key: Key) -> None:
+              key: Key, *, replace_top: bool = False) -> None:
+        """The mapping's newest entry in this service's heap (instead of the heap's top entry)."""
         self._order += 1
         newest[mapping] = (key, self._order)
-        heapq.heappush(self._heaps[service_id], (*key, self._order, mapping))
+        entry = (*key, self._order, mapping)
+        if replace_top:
+            heapq.heapreplace(self._heaps[service_id], entry)
+        else:
+            heapq.heappush(self._heaps[service_id], entry)
 
     def _first(self, mapping: Mapping) -> tuple[UserState, Key] | None:
         """The mapping's user with runnable work served least recently and its key (the mapping's
@@ -125,9 +135,7 @@ class FairQueues:
                 continue
             u, key = first
             if key != known[0]:
-                self._order += 1
-                newest[mapping] = (key, self._order)
-                heapq.heapreplace(heap, (*key, self._order, mapping))
+                self._push(service_id, newest, mapping, key, replace_top=True)
                 continue
             return u
         return None
@@ -156,10 +164,7 @@ class FairQueues:
             newest = self._newest.get(service_id)
             if newest is not None:
                 for mapping in {m for m, _ in passed}:
-                    first: Key = self._users[mapping][0][:3]
-                    known = newest.get(mapping)
-                    if known is None or first < known[0]:
-                        self._push(service_id, newest, mapping, first)
+                    self._lower(service_id, newest, mapping, self._users[mapping][0][:3])
 
     def forget_service(self, service_id: uuid.UUID) -> None:
         self._heaps.pop(service_id, None)
